@@ -1,0 +1,42 @@
+// Perplexity and top-1 next-token accuracy over tokenized documents.
+//
+// Protocol (../shared/data/README.md): every document is [BOS] + tokens, cut
+// to the model's max sequence; each position after BOS is scored: the logits
+// at position p predict token p+1. Perplexity = exp(mean NLL); top-1 = share of
+// scored positions whose argmax equals the next token.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "model/transformer.h"
+
+namespace seedforge {
+
+struct TextEvalOptions {
+  // Documents are sorted by length and packed into batches of at most this many
+  // (padded) tokens: large enough to keep the matrix products efficient.
+  int64_t batch_tokens = 16384;
+  torch::Device device = torch::kCPU;
+  // Called after each batch with (documents done, total).
+  std::function<void(int64_t, int64_t)> progress;
+};
+
+struct TextEvalResult {
+  int64_t documents = 0;
+  int64_t tokens = 0;        // scored positions
+  double nll_sum = 0.0;      // natural log
+  int64_t correct = 0;       // argmax hits
+  double perplexity = 0.0;
+  double top1 = 0.0;
+  double seconds = 0.0;
+  double tokens_per_second = 0.0;  // scored tokens / wall seconds
+};
+
+TextEvalResult evaluate_documents(Transformer& model, const std::vector<std::vector<int32_t>>& documents,
+                                  const TextEvalOptions& options = {});
+
+}  // namespace seedforge

@@ -1,0 +1,31 @@
+// A read-only memory mapping of a whole file, so that multi-GB checkpoints
+// are read straight from the page cache instead of being copied into a buffer
+// first. Torch-free.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace seedforge {
+
+class MappedFile {
+ public:
+  // Maps `path` read-only; throws input_error naming the path when it is
+  // missing, a folder, or cannot be mapped. An empty file maps to size() 0.
+  explicit MappedFile(const std::string& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  uint64_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  uint64_t size_ = 0;
+};
+
+}  // namespace seedforge

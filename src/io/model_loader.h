@@ -1,0 +1,28 @@
+// One call from a path to a ready model: checkpoint + Transformer + tokenizer,
+// with the tokenizer checked against the model's vocabulary.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "io/checkpoint.h"
+#include "model/transformer.h"
+#include "tokenizer/tokenizer.h"
+
+namespace seedforge {
+
+struct LoadedModel {
+  Checkpoint checkpoint;
+  Transformer model{nullptr};
+  std::unique_ptr<Tokenizer> tokenizer;
+};
+
+// tokenizer_path "" = the checkpoint's own (embedded or beside it).
+LoadedModel load_model(const std::string& model_path, const std::string& tokenizer_path,
+                       torch::Device device = torch::kCPU);
+
+// The tokenizer's ids must index the model's embedding table.
+void check_tokenizer_matches(const ModelConfig& config, const Tokenizer& tokenizer, const std::string& tokenizer_where,
+                             const std::string& model_where);
+
+}  // namespace seedforge

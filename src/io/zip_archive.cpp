@@ -1,0 +1,371 @@
+#include "io/zip_archive.h"
+
+#include <cstring>
+#include <limits>
+
+#include "common/error.h"
+#include "io/mapped_file.h"
+#include "io/output_file.h"
+
+namespace seedforge {
+
+namespace {
+
+constexpr uint32_t kLocalSig = 0x04034b50;
+constexpr uint32_t kCentralSig = 0x02014b50;
+constexpr uint32_t kEndSig = 0x06054b50;
+constexpr uint32_t kZip64EndSig = 0x06064b50;
+constexpr uint32_t kZip64LocatorSig = 0x07064b50;
+constexpr uint16_t kZip64ExtraId = 0x0001;
+constexpr uint16_t kPaddingExtraId = 0x4246;  // "FB", as PyTorch writes it
+constexpr uint32_t kMax32 = 0xFFFFFFFFu;
+constexpr uint16_t kMax16 = 0xFFFFu;
+constexpr size_t kLocalHeaderSize = 30;
+constexpr size_t kCentralHeaderSize = 46;
+constexpr size_t kEndSize = 22;
+constexpr size_t kZip64EndSize = 56;
+constexpr size_t kZip64LocatorSize = 20;
+
+// Slicing-by-8 tables: 8 bytes per step, a few GB/s, so verifying the
+// checksum of a large checkpoint costs little next to reading it.
+struct Crc32Tables {
+  uint32_t t[8][256];
+  Crc32Tables() {
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? (0xEDB88320u ^ (c >> 1)) : (c >> 1);
+      t[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; ++i) {
+      for (int s = 1; s < 8; ++s) t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xFF];
+    }
+  }
+};
+
+const Crc32Tables& crc_tables() {
+  static const Crc32Tables tables;
+  return tables;
+}
+
+uint16_t get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+uint32_t get32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) |
+         (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
+}
+uint64_t get64(const uint8_t* p) { return get32(p) | (static_cast<uint64_t>(get32(p + 4)) << 32); }
+
+void put16(std::string& out, uint16_t v) {
+  out.push_back(static_cast<char>(v & 0xFF));
+  out.push_back(static_cast<char>(v >> 8));
+}
+void put32(std::string& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
+void put64(std::string& out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
+
+// True when [offset, offset + length) lies inside [0, limit).
+bool in_range(uint64_t offset, uint64_t length, uint64_t limit) {
+  return offset <= limit && length <= limit - offset;
+}
+
+}  // namespace
+
+uint32_t crc32_update(uint32_t crc, const void* data, size_t size) {
+  const Crc32Tables& tb = crc_tables();
+  const uint8_t* p = static_cast<const uint8_t*>(data);
+  uint32_t c = ~crc;
+  while (size >= 8) {
+    const uint32_t lo = get32(p) ^ c;
+    const uint32_t hi = get32(p + 4);
+    c = tb.t[7][lo & 0xFF] ^ tb.t[6][(lo >> 8) & 0xFF] ^ tb.t[5][(lo >> 16) & 0xFF] ^ tb.t[4][lo >> 24] ^
+        tb.t[3][hi & 0xFF] ^ tb.t[2][(hi >> 8) & 0xFF] ^ tb.t[1][(hi >> 16) & 0xFF] ^ tb.t[0][hi >> 24];
+    p += 8;
+    size -= 8;
+  }
+  while (size-- > 0) c = tb.t[0][(c ^ *p++) & 0xFF] ^ (c >> 8);
+  return ~c;
+}
+
+// ---------------------------------------------------------------- reader
+
+ZipReader::ZipReader(const std::string& path) : path_(path), file_(std::make_unique<MappedFile>(path)) {
+  const uint8_t* base = file_->data();
+  const uint64_t file_size = file_->size();
+  if (file_size < kEndSize) {
+    throw input_error("'", path, "' is not a zip archive: ", file_size, " bytes is too short");
+  }
+
+  // The end record is the last 22 bytes plus a comment of at most 64 KiB;
+  // accept the candidate whose comment length reaches the end of the file exactly.
+  uint64_t end_pos = std::numeric_limits<uint64_t>::max();
+  const uint64_t lowest = file_size > kEndSize + kMax16 ? file_size - kEndSize - kMax16 : 0;
+  for (uint64_t pos = file_size - kEndSize + 1; pos-- > lowest;) {
+    if (get32(base + pos) == kEndSig && pos + kEndSize + get16(base + pos + 20) == file_size) {
+      end_pos = pos;
+      break;
+    }
+  }
+  if (end_pos == std::numeric_limits<uint64_t>::max()) {
+    throw input_error("'", path, "' is not a zip archive (no end-of-central-directory record)");
+  }
+  const uint8_t* end = base + end_pos;
+  if (get16(end + 4) != 0 || get16(end + 6) != 0) {
+    throw input_error("'", path, "': multi-disk zip archives are not supported");
+  }
+  uint64_t n_entries = get16(end + 10);
+  uint64_t cd_size = get32(end + 12);
+  uint64_t cd_offset = get32(end + 16);
+  uint64_t cd_limit = end_pos;  // the central directory ends before the end records
+
+  if (end_pos >= kZip64LocatorSize && get32(base + end_pos - kZip64LocatorSize) == kZip64LocatorSig) {
+    const uint8_t* loc = base + end_pos - kZip64LocatorSize;
+    const uint64_t z64_pos = get64(loc + 8);
+    if (!in_range(z64_pos, kZip64EndSize, end_pos - kZip64LocatorSize) || get32(base + z64_pos) != kZip64EndSig) {
+      throw input_error("'", path, "': ZIP64 end record offset ", z64_pos, " is invalid");
+    }
+    const uint8_t* z = base + z64_pos;
+    n_entries = get64(z + 32);
+    cd_size = get64(z + 40);
+    cd_offset = get64(z + 48);
+    cd_limit = z64_pos;
+  }
+  if (!in_range(cd_offset, cd_size, cd_limit)) {
+    throw input_error("'", path, "': central directory [", cd_offset, ", +", cd_size, ") lies outside the ",
+                      cd_limit, " bytes before the end record (truncated or corrupt archive)");
+  }
+  if (n_entries > cd_size / kCentralHeaderSize) {
+    throw input_error("'", path, "': ", n_entries, " entries cannot fit a central directory of ", cd_size,
+                      " bytes");
+  }
+
+  entries_.reserve(static_cast<size_t>(n_entries));
+  uint64_t pos = cd_offset;
+  const uint64_t cd_end = cd_offset + cd_size;
+  for (uint64_t i = 0; i < n_entries; ++i) {
+    if (!in_range(pos, kCentralHeaderSize, cd_end) || get32(base + pos) != kCentralSig) {
+      throw input_error("'", path, "': central directory entry ", i, " at offset ", pos, " is corrupt");
+    }
+    const uint8_t* h = base + pos;
+    ZipEntry e;
+    e.flags = get16(h + 8);
+    e.method = get16(h + 10);
+    e.crc32 = get32(h + 16);
+    e.compressed_size = get32(h + 20);
+    e.size = get32(h + 24);
+    const uint16_t name_len = get16(h + 28), extra_len = get16(h + 30), comment_len = get16(h + 32);
+    e.header_offset = get32(h + 42);
+    const uint64_t var_len = uint64_t{name_len} + extra_len + comment_len;
+    if (!in_range(pos + kCentralHeaderSize, var_len, cd_end)) {
+      throw input_error("'", path, "': central directory entry ", i, " runs past the directory");
+    }
+    e.name.assign(reinterpret_cast<const char*>(h + kCentralHeaderSize), name_len);
+    if (e.name.empty()) throw input_error("'", path, "': central directory entry ", i, " has an empty name");
+
+    // ZIP64 extra: the fields that were 0xFFFFFFFF, in a fixed order.
+    const uint8_t* extra = h + kCentralHeaderSize + name_len;
+    for (uint32_t x = 0; x + 4 <= extra_len;) {
+      const uint16_t id = get16(extra + x), len = get16(extra + x + 2);
+      if (x + 4 + len > extra_len) throw input_error("'", path, "': entry '", e.name, "' has a corrupt extra field");
+      if (id == kZip64ExtraId) {
+        const uint8_t* f = extra + x + 4;
+        uint32_t used = 0;
+        auto take = [&](uint64_t& field) {
+          if (used + 8 > len) throw input_error("'", path, "': entry '", e.name, "' has a short ZIP64 field");
+          field = get64(f + used);
+          used += 8;
+        };
+        if (e.size == kMax32) take(e.size);
+        if (e.compressed_size == kMax32) take(e.compressed_size);
+        if (e.header_offset == kMax32) take(e.header_offset);
+      }
+      x += 4u + len;
+    }
+    if (e.flags & 1u) throw input_error("'", path, "': entry '", e.name, "' is encrypted");
+
+    // The local header gives the name and extra lengths that place the data.
+    if (!in_range(e.header_offset, kLocalHeaderSize, cd_offset) || get32(base + e.header_offset) != kLocalSig) {
+      throw input_error("'", path, "': entry '", e.name, "' local header offset ", e.header_offset,
+                        " is invalid");
+    }
+    const uint8_t* lh = base + e.header_offset;
+    const uint64_t local_var = uint64_t{get16(lh + 26)} + get16(lh + 28);
+    if (!in_range(e.header_offset + kLocalHeaderSize, local_var, cd_offset)) {
+      throw input_error("'", path, "': entry '", e.name, "' local header runs into the central directory");
+    }
+    if (get16(lh + 26) != name_len ||
+        std::memcmp(lh + kLocalHeaderSize, e.name.data(), name_len) != 0) {
+      throw input_error("'", path, "': entry '", e.name, "' local header names a different file");
+    }
+    e.data_offset = e.header_offset + kLocalHeaderSize + local_var;
+    if (!in_range(e.data_offset, e.compressed_size, cd_offset)) {
+      throw input_error("'", path, "': entry '", e.name, "' data [", e.data_offset, ", +", e.compressed_size,
+                        ") runs past the end of the data area (", cd_offset, " bytes): truncated archive?");
+    }
+    if (e.method == 0 && e.compressed_size != e.size) {
+      throw input_error("'", path, "': stored entry '", e.name, "' has size ", e.size, " but ",
+                        e.compressed_size, " stored bytes");
+    }
+    if (!index_.emplace(e.name, entries_.size()).second) {
+      throw input_error("'", path, "': entry '", e.name, "' appears twice");
+    }
+    entries_.push_back(std::move(e));
+    pos += kCentralHeaderSize + var_len;
+  }
+}
+
+ZipReader::~ZipReader() = default;
+
+const ZipEntry* ZipReader::find(const std::string& name) const {
+  const auto it = index_.find(name);
+  return it == index_.end() ? nullptr : &entries_[it->second];
+}
+
+const uint8_t* ZipReader::data(const ZipEntry& entry, bool verify_crc) const {
+  if (entry.method != 0) {
+    throw input_error("'", path_, "': entry '", entry.name, "' is compressed (method ", entry.method,
+                      (entry.method == 8 ? ", deflate" : ""),
+                      "); only stored entries are supported, as torch.save writes them");
+  }
+  const uint8_t* p = file_->data() + entry.data_offset;
+  if (verify_crc) {
+    const uint32_t crc = crc32_of(p, static_cast<size_t>(entry.size));
+    if (crc != entry.crc32) {
+      throw input_error("'", path_, "': entry '", entry.name, "' is corrupt (CRC-32 ", crc, ", expected ",
+                        entry.crc32, ")");
+    }
+  }
+  return p;
+}
+
+std::string ZipReader::read_string(const ZipEntry& entry) const {
+  const uint8_t* p = data(entry);
+  return std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(entry.size));
+}
+
+// ---------------------------------------------------------------- writer
+
+ZipWriter::ZipWriter(const std::string& path, ZipWriterOptions options)
+    : path_(path), options_(options), out_(std::make_unique<OutputFile>(path)) {
+  if (options_.alignment == 0) options_.alignment = 1;
+}
+
+ZipWriter::~ZipWriter() = default;
+
+void ZipWriter::add(const std::string& name, const void* data, size_t size) {
+  if (!out_) throw runtime_error("zip '", path_, "': add('", name, "') after finish()");
+  if (name.empty() || name.size() > kMax16) throw runtime_error("zip '", path_, "': bad entry name length");
+  if (!names_.emplace(name, written_.size()).second) {
+    throw runtime_error("zip '", path_, "': entry '", name, "' added twice");
+  }
+  const uint64_t offset = out_->position();
+  const uint32_t crc = crc32_of(data, size);
+  const bool zip64 = options_.force_zip64 || size >= kMax32;
+
+  std::string extra;
+  if (zip64) {  // the local ZIP64 field carries both sizes
+    put16(extra, kZip64ExtraId);
+    put16(extra, 16);
+    put64(extra, size);
+    put64(extra, size);
+  }
+  const uint64_t unpadded = offset + kLocalHeaderSize + name.size() + extra.size();
+  uint64_t pad = (options_.alignment - unpadded % options_.alignment) % options_.alignment;
+  if (pad != 0 && pad < 4) pad += options_.alignment;  // room for the field's own 4-byte header
+  if (pad != 0) {
+    put16(extra, kPaddingExtraId);
+    put16(extra, static_cast<uint16_t>(pad - 4));
+    extra.append(static_cast<size_t>(pad - 4), 'Z');
+  }
+
+  std::string h;
+  put32(h, kLocalSig);
+  put16(h, zip64 ? 45 : 20);  // version needed: 4.5 for ZIP64
+  put16(h, 0x0800);           // names are UTF-8
+  put16(h, 0);                // stored
+  put16(h, 0);                // time and date 0: output bytes do not depend on the clock
+  put16(h, 0x21);             // 1980-01-01
+  put32(h, crc);
+  put32(h, zip64 ? kMax32 : static_cast<uint32_t>(size));
+  put32(h, zip64 ? kMax32 : static_cast<uint32_t>(size));
+  put16(h, static_cast<uint16_t>(name.size()));
+  put16(h, static_cast<uint16_t>(extra.size()));
+  h += name;
+  h += extra;
+  out_->write(h.data(), h.size());
+  out_->write(data, size);
+  written_.push_back({name, crc, size, offset});
+}
+
+void ZipWriter::finish() {
+  if (!out_) throw runtime_error("zip '", path_, "': finish() called twice");
+  const uint64_t cd_offset = out_->position();
+  std::string cd;
+  for (const Written& w : written_) {
+    const bool big_size = options_.force_zip64 || w.size >= kMax32;
+    const bool big_offset = options_.force_zip64 || w.header_offset >= kMax32;
+    std::string extra;
+    if (big_size || big_offset) {
+      put16(extra, kZip64ExtraId);
+      put16(extra, static_cast<uint16_t>(8 * ((big_size ? 2 : 0) + (big_offset ? 1 : 0))));
+      if (big_size) {
+        put64(extra, w.size);
+        put64(extra, w.size);
+      }
+      if (big_offset) put64(extra, w.header_offset);
+    }
+    put32(cd, kCentralSig);
+    put16(cd, 45);  // made by: MS-DOS host, spec 4.5
+    put16(cd, (big_size || big_offset) ? 45 : 20);
+    put16(cd, 0x0800);
+    put16(cd, 0);
+    put16(cd, 0);
+    put16(cd, 0x21);
+    put32(cd, w.crc32);
+    put32(cd, big_size ? kMax32 : static_cast<uint32_t>(w.size));
+    put32(cd, big_size ? kMax32 : static_cast<uint32_t>(w.size));
+    put16(cd, static_cast<uint16_t>(w.name.size()));
+    put16(cd, static_cast<uint16_t>(extra.size()));
+    put16(cd, 0);  // comment
+    put16(cd, 0);  // disk
+    put16(cd, 0);  // internal attributes
+    put32(cd, 0);  // external attributes
+    put32(cd, big_offset ? kMax32 : static_cast<uint32_t>(w.header_offset));
+    cd += w.name;
+    cd += extra;
+  }
+  const uint64_t cd_size = cd.size();
+  const uint64_t n = written_.size();
+  const bool zip64_end = options_.force_zip64 || n >= kMax16 || cd_offset >= kMax32 || cd_size >= kMax32;
+  if (zip64_end) {
+    const uint64_t z64_pos = cd_offset + cd_size;
+    put32(cd, kZip64EndSig);
+    put64(cd, kZip64EndSize - 12);  // size of the rest of the record
+    put16(cd, 45);
+    put16(cd, 45);
+    put32(cd, 0);
+    put32(cd, 0);
+    put64(cd, n);
+    put64(cd, n);
+    put64(cd, cd_size);
+    put64(cd, cd_offset);
+    put32(cd, kZip64LocatorSig);
+    put32(cd, 0);
+    put64(cd, z64_pos);
+    put32(cd, 1);
+  }
+  put32(cd, kEndSig);
+  put16(cd, 0);
+  put16(cd, 0);
+  put16(cd, zip64_end ? kMax16 : static_cast<uint16_t>(n));
+  put16(cd, zip64_end ? kMax16 : static_cast<uint16_t>(n));
+  put32(cd, zip64_end ? kMax32 : static_cast<uint32_t>(cd_size));
+  put32(cd, zip64_end ? kMax32 : static_cast<uint32_t>(cd_offset));
+  put16(cd, 0);
+  out_->write(cd.data(), cd.size());
+  out_->commit();
+  out_.reset();
+}
+
+}  // namespace seedforge

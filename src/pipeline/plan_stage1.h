@@ -1,0 +1,40 @@
+// --dry-run: what run_stage1 would do, without doing it. Loads the input,
+// decides every tensor's codec, measures the output size by writing a file
+// of the same layout with zero payloads (to a temporary folder, then
+// removed), estimates fine-tuning memory, and estimates each stage's time
+// from short timed samples (a few training micro-batches, a few hundred
+// SeedLM blocks, one evaluation batch).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/stage1_config.h"
+#include "pipeline/stage1_report.h"
+#include "train/memory_estimate.h"
+
+namespace seedforge {
+
+struct PlannedTensor {
+  std::string name, codec;
+  std::vector<int64_t> shape;
+  int64_t bytes = 0;  // payload + scales
+};
+
+struct Stage1Plan {
+  std::string input, output;
+  int64_t input_bytes = 0, parameters = 0;
+  std::vector<PlannedTensor> tensors;
+  int64_t estimated_output_bytes = 0;
+  double estimated_ratio = 0;
+  MemoryEstimate memory;
+  std::string memory_device;
+  int64_t train_steps = 0, train_tokens = 0, eval_tokens = 0, seedlm_blocks = 0;
+  std::vector<StageTiming> estimated_seconds;  // per stage
+  int threads = 0;
+};
+
+Stage1Plan plan_stage1(const std::string& input, const std::string& output, const Stage1Config& config);
+std::string plan_markdown(const Stage1Plan& plan);
+
+}  // namespace seedforge

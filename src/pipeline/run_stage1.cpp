@@ -1,0 +1,377 @@
+// The Stage-1 pipeline (see run_stage1.h). Reads top to bottom as the stages run.
+#include "pipeline/run_stage1.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "common/error.h"
+#include "common/file_util.h"
+#include "eval/documents.h"
+#include "eval/hellaswag.h"
+#include "eval/multiple_choice.h"
+#include "eval/peak_memory.h"
+#include "eval/text_eval.h"
+#include "io/model_loader.h"
+#include "pipeline/stage1_model.h"
+#include "pipeline/tensor_encoding.h"
+#include "runtime/threads.h"
+#include "telemetry/logging.h"
+#include "telemetry/metrics.h"
+#include "telemetry/metrics_server.h"
+#include "telemetry/stage1_metrics.h"
+#include "train/bit_linear.h"
+#include "train/memory_estimate.h"
+#include "train/options_from_config.h"
+#include "train/train_data.h"
+#include "train/trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace seedforge {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// FNV-1a 64 over a file's bytes (or a folder's files, sorted): the input and
+// training data part of the resume fingerprint.
+uint64_t fnv1a(uint64_t h, const void* data, size_t size) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  for (size_t i = 0; i < size; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+uint64_t hash_path(const std::string& path, uint64_t h = 14695981039346656037ull) {
+  if (fs::is_directory(path)) {
+    std::vector<std::string> files;
+    for (const auto& e : fs::recursive_directory_iterator(path)) {
+      if (e.is_regular_file()) files.push_back(e.path().string());
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) h = hash_path(f, fnv1a(h, f.data(), f.size()));
+    return h;
+  }
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  return fnv1a(h, bytes.data(), bytes.size());
+}
+
+int64_t path_bytes(const std::string& path) {
+  if (!fs::is_directory(path)) return static_cast<int64_t>(file_size_bytes(path));
+  int64_t total = 0;
+  for (const auto& e : fs::recursive_directory_iterator(path)) {
+    if (e.is_regular_file()) total += static_cast<int64_t>(e.file_size());
+  }
+  return total;
+}
+
+std::string hex(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+bool is_projection_weight(const std::string& name) {
+  for (const char* p : {"q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight", "gate_proj.weight",
+                        "up_proj.weight", "down_proj.weight"}) {
+    const std::string s = p;
+    if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0 &&
+        name.find("model.layers.") == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Times a stage, logs its start and end, and records it in the report and metrics.
+class StageClock {
+ public:
+  StageClock(Stage1Report& report, MetricsRegistry& metrics) : report_(report), metrics_(metrics) {}
+  template <typename F>
+  auto run(const std::string& stage, F&& body) {
+    log()->info("stage {}: start", stage);
+    set_current_stage(metrics_, stage);
+    const auto start = Clock::now();
+    auto finish = [&] {
+      const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      report_.stages.push_back({stage, seconds});
+      metrics_.set_gauge(stage1_metric::kStageSeconds, seconds, {{"stage", stage}});
+      log()->info("stage {}: done in {:.2f} s", stage, seconds);
+    };
+    if constexpr (std::is_void_v<decltype(body())>) {
+      body();
+      finish();
+    } else {
+      auto result = body();
+      finish();
+      return result;
+    }
+  }
+
+ private:
+  Stage1Report& report_;
+  MetricsRegistry& metrics_;
+};
+
+struct EvalInputs {
+  std::vector<std::vector<int32_t>> documents;
+  std::vector<MultipleChoiceTask> hellaswag;
+  std::string hellaswag_path;
+};
+
+AccuracyFigures evaluate(Transformer& model, const Tokenizer& tokenizer, const EvalInputs& inputs, int64_t max_seq_len,
+                         const std::string& label) {
+  AccuracyFigures a;
+  TextEvalOptions text_options;
+  const TextEvalResult text = evaluate_documents(model, inputs.documents, text_options);
+  a.tokens = text.tokens;
+  a.perplexity = text.perplexity;
+  a.top1 = text.top1;
+  log()->info("{}: top-1 {:.5f}, perplexity {:.4f} over {} tokens ({:.0f} tokens/s)", label, a.top1, a.perplexity, a.tokens,
+              text.tokens_per_second);
+  if (!inputs.hellaswag.empty()) {
+    MultipleChoiceOptions mc;
+    mc.max_seq_len = max_seq_len;
+    const MultipleChoiceResult r =
+        score_multiple_choice(transformer_logits(model), tokenizer, inputs.hellaswag, mc, inputs.hellaswag_path);
+    a.hellaswag_acc = r.acc;
+    a.hellaswag_acc_norm = r.acc_norm;
+    a.hellaswag_tasks = r.tasks;
+    log()->info("{}: HellaSwag acc {:.4f}, acc_norm {:.4f} over {} tasks", label, r.acc, r.acc_norm, r.tasks);
+  }
+  return a;
+}
+
+}  // namespace
+
+Stage1Report run_stage1(const std::string& input, const std::string& output, const Stage1Config& config,
+                        const Stage1RunOptions& options) {
+  // Everything that can be refused is refused before any work.
+  validate(config, "config");
+  if (output.empty()) throw usage_error("--output is required");
+  check_output_path_writable(output);
+  const std::string report_path = options.report_path.empty() ? output + ".report.json" : options.report_path;
+  check_output_path_writable(report_path);
+  if (!fs::exists(input)) throw input_error("input '", input, "' does not exist");
+  const std::string log_path = resolve_log_file(config, output);
+  setup_logging(log_path, options.verbose);
+
+  Stage1Report report;
+  report.input = input;
+  report.output = output;
+  report.config = to_json(config);
+  report.threads = configure_threads(config.hardware.threads);
+  report.target_compression_ratio = config.constraints.target_compression_ratio;
+  report.min_retention = 1.0 - config.constraints.max_accuracy_drop;
+  log()->info("seedforge stage1: {} -> {} ({} threads, BLAS {})", input, output, report.threads, blas_description());
+
+  MetricsRegistry metrics;
+  declare_stage1_metrics(metrics);
+  std::unique_ptr<MetricsServer> server;
+  if (config.output.metrics_port > 0) {
+    server = std::make_unique<MetricsServer>(metrics, config.output.metrics_port);
+    log()->info("serving Prometheus metrics on http://{}:{}/metrics", server->host(), server->port());
+  }
+  StageClock stages(report, metrics);
+  const torch::Device device = config.hardware.device == Device::kCuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  const SeedLMParams seedlm = seedlm_params_from_config(config.seedlm);
+
+  // ---- load ---------------------------------------------------------------
+  LoadedModel original = stages.run("load", [&] {
+    LoadedModel m = load_model(input, config.eval.tokenizer, device);
+    report.input_bytes = path_bytes(input);
+    report.parameters = parameter_count(m.checkpoint.config);
+    metrics.set_gauge(stage1_metric::kInputBytes, double(report.input_bytes));
+    log()->info("loaded {} model: {} parameters, {} bytes on disk, {} tokenizer", m.checkpoint.format, report.parameters,
+                report.input_bytes, m.tokenizer->kind());
+    return m;
+  });
+  const ModelConfig& model_config = original.checkpoint.config;
+  const Tokenizer& tokenizer = *original.tokenizer;
+
+  // Evaluation inputs are read now so that a bad file stops the run early.
+  EvalInputs eval_inputs;
+  report.eval_text = resolve_eval_text(config);
+  {
+    std::vector<std::string> docs = read_documents(report.eval_text);
+    if (config.eval.max_docs > 0 && int64_t(docs.size()) > config.eval.max_docs) docs.resize(config.eval.max_docs);
+    eval_inputs.documents = tokenize_documents(docs, tokenizer, model_config.max_seq_len);
+    if (!config.eval.hellaswag.empty()) {
+      eval_inputs.hellaswag_path = config.eval.hellaswag;
+      eval_inputs.hellaswag = read_hellaswag(config.eval.hellaswag);
+      if (config.eval.hellaswag_max_tasks > 0 && int64_t(eval_inputs.hellaswag.size()) > config.eval.hellaswag_max_tasks) {
+        eval_inputs.hellaswag.resize(config.eval.hellaswag_max_tasks);
+      }
+    }
+  }
+
+  TrainOptions train = train_options_from_config(config);
+  const std::string train_text = resolve_train_text(config);
+  const bool fine_tune = train.max_steps > 0 || train.epochs > 0;
+  train.resume = options.resume;
+  if (train.checkpoint_dir.empty()) train.checkpoint_dir = output + ".checkpoints";
+  const std::string train_text_hash = fine_tune ? hex(hash_path(train_text)) : "none";
+  train.fingerprint = "input:" + hex(hash_path(input)) + " train:" + train_text_hash + " config:" + config_fingerprint(config);
+
+  // ---- baseline evaluation ----------------------------------------------
+  report.before = stages.run("baseline evaluation", [&] {
+    return evaluate(original.model, tokenizer, eval_inputs, model_config.max_seq_len, "original");
+  });
+  metrics.set_gauge(stage1_metric::kTop1, report.before.top1, {{"model", "original"}});
+  metrics.set_gauge(stage1_metric::kPerplexity, report.before.perplexity, {{"model", "original"}});
+
+  // ---- BitNet conversion and fine-tuning --------------------------------
+  // The student starts as a copy of the original. Float matrices that SeedLM
+  // will store (embeddings, an untied head) are encoded first and frozen at
+  // their decoded values, so that fine-tuning learns around their error
+  // instead of meeting it only after training.
+  Transformer student = build_model(model_config, model_state_dict(original.model), input);
+  std::map<std::string, Stage1Tensor> pre_encoded;
+  stages.run("bitnet conversion and fine-tuning", [&] {
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& item : student->named_parameters()) {
+        const std::string& name = item.key();
+        torch::Tensor& p = item.value();
+        if (p.dim() < 2 || is_projection_weight(name) || config.encoding.float_matrices != FloatEncoding::kSeedlm) continue;
+        Stage1Tensor enc = encode_seedlm_tensor(name, p, seedlm, [&](int64_t done, int64_t total) {
+          metrics.set_gauge(stage1_metric::kBlocksEncodedTotal, double(done));
+          (void)total;
+        });
+        p.copy_(decode_stage1_tensor(enc, seedlm, output));
+        p.set_requires_grad(false);
+        log()->info("pre-encoded {} with SeedLM ({} bytes) and froze it for fine-tuning", name, enc.payload_bytes());
+        pre_encoded.emplace(name, std::move(enc));
+      }
+    }
+    convert_to_bitnet(student, bitnet_options(train));
+    student->to(device);
+    if (!fine_tune) {
+      log()->info("fine-tuning disabled (epochs = max_steps = 0): plain ternary rounding");
+      return;
+    }
+    TrainData data = load_train_data(train_text, "", tokenizer, train, model_config.max_seq_len);
+    std::unique_ptr<Transformer> teacher;
+    if (train.kd_weight > 0) teacher = std::make_unique<Transformer>(make_teacher(original.model));
+    FinetuneHooks hooks;
+    hooks.log = [](const std::string& line) { log()->info("{}", line); };
+    hooks.on_step = [&](const StepReport& s) {
+      metrics.set_gauge(stage1_metric::kStep, double(s.step));
+      metrics.set_gauge(stage1_metric::kLoss, s.loss);
+      metrics.set_gauge(stage1_metric::kLambda, s.lambda);
+      if (s.step % 50 == 0 || s.step == s.total_steps) {
+        log()->debug("step {}/{} lambda {:.3f} loss {:.4f} lr {:.2e}", s.step, s.total_steps, s.lambda, s.loss, s.lr);
+      }
+    };
+    hooks.on_eval = [](const ValidReport& v) {
+      log()->info("validation at step {}: top-1 {:.5f}, perplexity {:.4f}", v.step, v.top1, v.perplexity);
+    };
+    const FinetuneResult result = finetune_bitnet(student, teacher ? teacher.get() : nullptr, data, train, hooks);
+    report.train_steps = result.total_steps;
+    report.train_tokens = result.train_tokens;
+    report.train_seconds = result.train_seconds;
+    report.train_tokens_per_second = result.tokens_per_second;
+    report.final_loss = result.losses.empty() ? 0.0 : result.losses.back();
+  });
+  student->to(torch::kCPU);
+  student->eval();
+
+  // ---- encoding -----------------------------------------------------------
+  Stage1File file;
+  stages.run("encoding", [&] {
+    file.config = model_config;
+    file.tokenizer_kind = tokenizer.kind();
+    file.tokenizer_bytes = tokenizer.to_bytes();
+    file.seedlm = seedlm;
+    const BitNetOptions bitnet = bitnet_options(train);
+    file.bitnet = {true, bitnet.activation_bits, bitnet.per_row_scale, bitnet.input_norm};
+    std::map<std::string, TernaryWeight> ternary;
+    for (TernaryWeight& t : ternary_weights(student)) ternary.emplace(t.name, std::move(t));
+    for (const auto& [name, value] : model_state_dict(student)) {
+      Stage1Tensor enc;
+      torch::Tensor used = value;  // what the fine-tuned model multiplies by
+      if (auto it = ternary.find(name); it != ternary.end()) {
+        used = it->second.dequantized;
+        enc = config.encoding.ternary == TernaryEncoding::kPacked
+                  ? encode_ternary_tensor(name, it->second.trits, it->second.scale)
+                  : encode_seedlm_tensor(name, used, seedlm);
+      } else if (auto pre = pre_encoded.find(name); pre != pre_encoded.end()) {
+        enc = pre->second;
+      } else {
+        enc = encode_float_tensor(name, value, config, seedlm);
+      }
+      TensorReport tr;
+      tr.name = name;
+      tr.codec = enc.codec;
+      tr.shape = enc.shape;
+      tr.params = enc.numel();
+      tr.bytes = enc.payload_bytes();
+      tr.bits_per_weight = double(tr.bytes) * 8 / double(std::max<int64_t>(tr.params, 1));
+      tr.relative_error = relative_error(used, decode_stage1_tensor(enc, seedlm, output));
+      report.tensors.push_back(tr);
+      file.tensors.push_back(std::move(enc));
+    }
+    file.training = {{"steps", report.train_steps}, {"tokens", report.train_tokens}, {"seed", int64_t(train.seed)}};
+  });
+
+  // The compressed model as it will be read back: evaluated now so that its
+  // figures go into the file; the reload below must reproduce them exactly.
+  Transformer compressed = build_stage1_model(file, output);
+  report.after = evaluate(compressed, tokenizer, eval_inputs, model_config.max_seq_len, "compressed (in memory)");
+  report.retention = report.before.top1 > 0 ? report.after.top1 / report.before.top1 : 0.0;
+  file.metrics_json = stage1_embedded_metrics(report);
+
+  // ---- write --------------------------------------------------------------
+  stages.run("write", [&] {
+    write_stage1_file(output, file);  // temporary name + rename inside
+    report.output_bytes = static_cast<int64_t>(file_size_bytes(output));
+    log()->info("wrote {} ({} bytes)", output, report.output_bytes);
+  });
+
+  // ---- reload and evaluate --------------------------------------------------
+  stages.run("reload and evaluate", [&] {
+    LoadedModel reloaded = open_model(output, "", torch::kCPU);
+    const AccuracyFigures again = evaluate(reloaded.model, *reloaded.tokenizer, eval_inputs, model_config.max_seq_len, "compressed (reloaded)");
+    if (again.top1 != report.after.top1 || again.tokens != report.after.tokens) {
+      throw runtime_error("reloading '", output, "' gave top-1 ", again.top1, " but the in-memory model gave ",
+                          report.after.top1, ": the file does not hold the model that was evaluated");
+    }
+  });
+
+  // ---- constraints ----------------------------------------------------------
+  stages.run("check constraints", [&] {
+    report.compression_ratio = double(report.input_bytes) / double(std::max<int64_t>(report.output_bytes, 1));
+    report.bits_per_weight = double(report.output_bytes) * 8 / double(std::max<int64_t>(report.parameters, 1));
+    report.ratio_ok = report.compression_ratio >= report.target_compression_ratio;
+    report.retention_ok = report.retention >= report.min_retention;
+    if (!report.ratio_ok) {
+      report.violations.push_back(concat("compression ratio ", report.compression_ratio, " is below the target ",
+                                         report.target_compression_ratio, " (output ", report.output_bytes, " bytes, at most ",
+                                         int64_t(double(report.input_bytes) / report.target_compression_ratio), " allowed)"));
+    }
+    if (!report.retention_ok) {
+      report.violations.push_back(concat("top-1 retention ", report.retention, " is below ", report.min_retention, " (top-1 ",
+                                         report.after.top1, " vs ", report.before.top1, ", short by ",
+                                         report.min_retention - report.retention, ")"));
+    }
+    for (const auto& v : report.violations) log()->warn("constraint not met: {}", v);
+    metrics.set_gauge(stage1_metric::kCompressionRatio, report.compression_ratio);
+    metrics.set_gauge(stage1_metric::kAccuracyRetention, report.retention);
+    metrics.set_gauge(stage1_metric::kOutputBytes, double(report.output_bytes));
+    metrics.set_gauge(stage1_metric::kTop1, report.after.top1, {{"model", "compressed"}});
+    metrics.set_gauge(stage1_metric::kPerplexity, report.after.perplexity, {{"model", "compressed"}});
+  });
+
+  // ---- report ---------------------------------------------------------------
+  report.peak_rss_bytes = peak_rss_bytes();
+  set_current_stage(metrics, "done");
+  const std::string json = report_json(report).dump(2) + "\n";
+  write_file_atomic(report_path, json.data(), json.size());
+  if (!config.output.metrics_file.empty()) metrics.write_textfile(config.output.metrics_file);
+  if (!config.output.pushgateway_url.empty()) metrics.push_to_gateway(config.output.pushgateway_url, "seedforge_stage1");
+  log()->info("report written to {}", report_path);
+  return report;
+}
+
+}  // namespace seedforge

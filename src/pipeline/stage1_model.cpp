@@ -1,0 +1,78 @@
+#include "pipeline/stage1_model.h"
+
+#include "common/error.h"
+#include "train/bit_linear.h"
+
+namespace seedforge {
+
+FrozenBitLinearImpl::FrozenBitLinearImpl(const torch::Tensor& w, const torch::Tensor& b, const BitNetOptions& options)
+    : options_(options) {
+  weight = register_parameter("weight", w.detach().clone(), /*requires_grad=*/false);
+  if (b.defined()) bias = register_parameter("bias", b.detach().clone(), /*requires_grad=*/false);
+}
+
+torch::Tensor FrozenBitLinearImpl::forward(const torch::Tensor& x) {
+  torch::Tensor h = options_.input_norm ? bitnet_input_norm(x) : x;
+  h = quantize_activations(h, options_.activation_bits);
+  return torch::nn::functional::linear(h, weight.to(h.dtype()), bias.defined() ? bias.to(h.dtype()) : bias);
+}
+
+void freeze_as_bitnet(Transformer& model, const BitNetOptions& options) {
+  for (const auto& item : model->model->layers->named_children()) {
+    auto* layer = item.value()->as<DecoderLayerImpl>();
+    auto swap = [&](torch::nn::Module& parent, const std::string& name, LinearLayer& slot) {
+      std::shared_ptr<LinearLayerImpl> impl = std::make_shared<FrozenBitLinearImpl>(slot->weight, slot->bias, options);
+      slot = LinearLayer(impl);
+      parent.replace_module(name, slot.ptr());
+    };
+    auto& attn = *layer->self_attn;
+    swap(attn, "q_proj", attn.q_proj);
+    swap(attn, "k_proj", attn.k_proj);
+    swap(attn, "v_proj", attn.v_proj);
+    swap(attn, "o_proj", attn.o_proj);
+    auto& mlp = *layer->mlp;
+    swap(mlp, "gate_proj", mlp.gate_proj);
+    swap(mlp, "up_proj", mlp.up_proj);
+    swap(mlp, "down_proj", mlp.down_proj);
+  }
+}
+
+Transformer build_stage1_model(const Stage1File& file, const std::string& where) {
+  Transformer model = build_model(file.config, decode_stage1(file, where), where);
+  if (file.bitnet.enabled) {
+    BitNetOptions options;
+    options.activation_bits = file.bitnet.activation_bits;
+    options.per_row_scale = file.bitnet.per_row_scale;
+    options.input_norm = file.bitnet.input_norm;
+    validate_bitnet_options(options, where);
+    freeze_as_bitnet(model, options);
+  }
+  model->eval();
+  return model;
+}
+
+LoadedModel open_model(const std::string& path, const std::string& tokenizer_path, torch::Device device) {
+  if (!is_stage1_file(path)) return load_model(path, tokenizer_path, device);
+  Stage1File file = read_stage1_file(path);
+  LoadedModel out;
+  out.checkpoint.config = file.config;
+  out.checkpoint.format = "stage1";
+  out.checkpoint.path = path;
+  out.checkpoint.tokenizer_kind = file.tokenizer_kind;
+  out.checkpoint.tokenizer_bytes = file.tokenizer_bytes;
+  std::string tokenizer_where;
+  if (!tokenizer_path.empty()) {
+    tokenizer_where = tokenizer_path;
+    out.tokenizer = load_tokenizer(tokenizer_path);
+  } else {
+    tokenizer_where = path + " (embedded " + file.tokenizer_kind + " tokenizer)";
+    out.tokenizer = load_tokenizer_from_bytes(file.tokenizer_kind, file.tokenizer_bytes, tokenizer_where);
+  }
+  check_tokenizer_matches(file.config, *out.tokenizer, tokenizer_where, path);
+  out.model = build_stage1_model(file, path);
+  out.checkpoint.tensors = model_state_dict(out.model);
+  out.model->to(device);
+  return out;
+}
+
+}  // namespace seedforge

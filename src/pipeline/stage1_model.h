@@ -1,0 +1,37 @@
+// Running a .stage1.pt model: decode its tensors into a Transformer whose
+// projections, when the file says BitNet, quantize activations exactly as the
+// fine-tuned BitLinear did at lambda = 1, while using the stored (decoded)
+// weights as they are; and a single "open any model" entry for the tools.
+#pragma once
+
+#include <string>
+
+#include "io/model_loader.h"
+#include "pipeline/stage1_file.h"
+#include "train/bit_linear_options.h"
+
+namespace seedforge {
+
+// y = x_q W^T (+ b): x_q = activations quantized per token as BitLinear does
+// (after the optional parameter-free input norm), W the decoded weight used
+// as is (no re-ternarization: the stored scale is the scale).
+class FrozenBitLinearImpl : public LinearLayerImpl {
+ public:
+  FrozenBitLinearImpl(const torch::Tensor& weight, const torch::Tensor& bias, const BitNetOptions& options);
+  torch::Tensor forward(const torch::Tensor& x) override;
+  const BitNetOptions& options() const { return options_; }
+
+ private:
+  BitNetOptions options_;
+};
+
+// Replaces every projection with a FrozenBitLinear over its current weight.
+void freeze_as_bitnet(Transformer& model, const BitNetOptions& options);
+
+// Builds the inference model of a Stage-1 file (CPU, eval mode).
+Transformer build_stage1_model(const Stage1File& file, const std::string& where);
+
+// Any supported model path, a .stage1.pt included, with its tokenizer.
+LoadedModel open_model(const std::string& path, const std::string& tokenizer_path, torch::Device device = torch::kCPU);
+
+}  // namespace seedforge

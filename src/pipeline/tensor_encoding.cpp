@@ -1,0 +1,129 @@
+#include "pipeline/tensor_encoding.h"
+
+#include "codec/seedlm_codec.h"
+#include "codec/ternary.h"
+#include "common/error.h"
+
+namespace seedforge {
+
+namespace {
+
+torch::Tensor u8_tensor(const std::vector<uint8_t>& bytes) {
+  auto t = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
+  if (!bytes.empty()) std::memcpy(t.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+  return t;
+}
+
+std::vector<int64_t> shape_of(const torch::Tensor& t) { return t.sizes().vec(); }
+
+}  // namespace
+
+SeedLMParams seedlm_params_from_config(const SeedlmConfig& c) {
+  SeedLMParams p;
+  p.K = c.K;
+  p.C = c.block_size;
+  p.P = c.latent_dim;
+  p.Q = c.Q;
+  p.E = c.E;
+  p.seed_candidates = c.seed_candidates;
+  p.threads = c.threads;
+  p.validate();
+  return p;
+}
+
+Stage1Tensor encode_seedlm_tensor(const std::string& name, const torch::Tensor& w, const SeedLMParams& params,
+                                  const EncodeProgress& progress) {
+  auto flat = w.detach().to(torch::kFloat32).contiguous().cpu();
+  SeedLMEncodeOptions options;
+  options.name = name;
+  options.progress = progress;
+  const SeedLMTensor enc = seedlm_encode(flat.data_ptr<float>(), flat.numel(), params, options);
+  Stage1Tensor t;
+  t.name = name;
+  t.codec = "seedlm";
+  t.shape = shape_of(w);
+  t.scale = torch::tensor({enc.scale}, torch::kFloat32);
+  t.payload = u8_tensor(enc.bits);
+  return t;
+}
+
+Stage1Tensor encode_ternary_tensor(const std::string& name, const torch::Tensor& trits, const torch::Tensor& scale) {
+  TORCH_CHECK(trits.dim() == 2 && trits.scalar_type() == torch::kInt8, name, ": trits must be int8 [O, I]");
+  auto c = trits.contiguous().cpu();
+  Stage1Tensor t;
+  t.name = name;
+  t.codec = "ternary";
+  t.shape = shape_of(trits);
+  t.scale = scale.detach().to(torch::kFloat32).cpu().reshape({-1}).contiguous();
+  t.payload = u8_tensor(pack_trits_base3(c.data_ptr<int8_t>(), c.numel()));
+  return t;
+}
+
+Stage1Tensor encode_int8_tensor(const std::string& name, const torch::Tensor& w) {
+  TORCH_CHECK(w.dim() == 2, name, ": int8 encoding needs a 2-D tensor");
+  auto f = w.detach().to(torch::kFloat32).cpu();
+  auto scale = f.abs().amax(1).clamp_min(1e-12) / 127.0;  // [O]
+  Stage1Tensor t;
+  t.name = name;
+  t.codec = "int8";
+  t.shape = shape_of(w);
+  t.scale = scale.contiguous();
+  t.payload = torch::round(f / scale.unsqueeze(1)).clamp(-127, 127).to(torch::kInt8).contiguous();
+  return t;
+}
+
+Stage1Tensor encode_raw_tensor(const std::string& name, const torch::Tensor& w, bool fp16) {
+  Stage1Tensor t;
+  t.name = name;
+  t.codec = "raw";
+  t.shape = shape_of(w);
+  t.payload = w.detach().cpu().to(fp16 ? torch::kFloat16 : torch::kFloat32).contiguous();
+  return t;
+}
+
+Stage1Tensor encode_float_tensor(const std::string& name, const torch::Tensor& w, const Stage1Config& config,
+                                 const SeedLMParams& params, const EncodeProgress& progress) {
+  if (w.dim() >= 2) {
+    switch (config.encoding.float_matrices) {
+      case FloatEncoding::kSeedlm: return encode_seedlm_tensor(name, w, params, progress);
+      case FloatEncoding::kInt8: return encode_int8_tensor(name, w.reshape({w.size(0), -1}));
+      case FloatEncoding::kFp16: return encode_raw_tensor(name, w, true);
+    }
+  }
+  return encode_raw_tensor(name, w, config.encoding.vector == VectorEncoding::kFp16);
+}
+
+std::string planned_codec(const std::string&, const std::vector<int64_t>& shape, bool is_projection,
+                          const Stage1Config& config) {
+  if (is_projection) return config.encoding.ternary == TernaryEncoding::kPacked ? "ternary" : "seedlm";
+  if (shape.size() >= 2) {
+    switch (config.encoding.float_matrices) {
+      case FloatEncoding::kSeedlm: return "seedlm";
+      case FloatEncoding::kInt8: return "int8";
+      case FloatEncoding::kFp16: return "raw";
+    }
+  }
+  return "raw";
+}
+
+int64_t planned_payload_bytes(const std::string& codec, const std::vector<int64_t>& shape, bool per_row_scale, bool fp16,
+                              const SeedLMParams& params) {
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  const int64_t rows = shape.empty() ? 1 : shape[0];
+  if (codec == "seedlm") return seedlm_stream_bytes(n, params) + 4;
+  if (codec == "ternary") return trits_base3_bytes(n) + 4 * (per_row_scale ? rows : 1);
+  if (codec == "int8") return n + 4 * rows;
+  return n * (fp16 ? 2 : 4);
+}
+
+double relative_error(const torch::Tensor& reference, const torch::Tensor& approximation) {
+  auto a = reference.detach().to(torch::kFloat64).cpu();
+  auto b = approximation.detach().to(torch::kFloat64).cpu().reshape(a.sizes());
+  const double denom = a.norm().item<double>();
+  const double diff = (a - b).norm().item<double>();
+  if (denom == 0) return diff == 0 ? 0.0 : std::numeric_limits<double>::infinity();
+  return diff / denom;
+}
+
+}  // namespace seedforge

@@ -1,0 +1,50 @@
+// The encoding policy of Stage 1: which codec stores which tensor, and the
+// encoders themselves (over the torch-free codecs of src/codec).
+//
+//   BitLinear weights (q,k,v,o,gate,up,down)  "ternary" packed trits (default) or "seedlm"
+//   other 2-D float tensors (embeddings, head) "seedlm" (default), "raw" fp16, or "int8" per row
+//   1-D tensors (norm weights, biases)        "raw" fp16 (default) or fp32
+#pragma once
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "codec/seedlm_params.h"
+#include "config/stage1_config.h"
+#include "pipeline/stage1_file.h"
+
+namespace seedforge {
+
+SeedLMParams seedlm_params_from_config(const SeedlmConfig& config);
+
+// Progress of SeedLM searches: (blocks done, blocks total) of the current tensor.
+using EncodeProgress = std::function<void(int64_t, int64_t)>;
+
+// w: any shape, fp32 -> SeedLM entry (scale [1], bits).
+Stage1Tensor encode_seedlm_tensor(const std::string& name, const torch::Tensor& w, const SeedLMParams& params,
+                                  const EncodeProgress& progress = nullptr);
+// trits [O, I] int8 in {-1,0,1}, scale [] or [O] fp32 -> ternary entry (5 trits a byte).
+Stage1Tensor encode_ternary_tensor(const std::string& name, const torch::Tensor& trits, const torch::Tensor& scale);
+// w [O, I] -> int8 per output row, scale = max|row| / 127.
+Stage1Tensor encode_int8_tensor(const std::string& name, const torch::Tensor& w);
+// w any shape -> raw fp16 or fp32.
+Stage1Tensor encode_raw_tensor(const std::string& name, const torch::Tensor& w, bool fp16);
+
+// A non-ternary float tensor under the configured policy (2-D: encoding.float; 1-D: encoding.vector).
+Stage1Tensor encode_float_tensor(const std::string& name, const torch::Tensor& w, const Stage1Config& config,
+                                 const SeedLMParams& params, const EncodeProgress& progress = nullptr);
+
+// The codec name the policy gives a tensor, without encoding it (for --dry-run).
+std::string planned_codec(const std::string& name, const std::vector<int64_t>& shape, bool is_projection,
+                          const Stage1Config& config);
+// Bytes of payload the codec will store for a tensor of this shape (exact).
+int64_t planned_payload_bytes(const std::string& codec, const std::vector<int64_t>& shape, bool per_row_scale,
+                              bool fp16, const SeedLMParams& params);
+
+// ||a - b|| / ||a|| (0 when both are zero).
+double relative_error(const torch::Tensor& reference, const torch::Tensor& approximation);
+
+}  // namespace seedforge

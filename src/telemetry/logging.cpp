@@ -1,0 +1,77 @@
+#include "telemetry/logging.h"
+
+#include <mutex>
+#include <vector>
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/dist_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "common/error.h"
+#include "common/file_util.h"
+
+namespace seedforge {
+
+namespace {
+
+constexpr const char* kConsolePattern = "[%^%l%$] %v";
+constexpr const char* kFilePattern = "%Y-%m-%d %H:%M:%S.%e [%l] %v";
+
+spdlog::sink_ptr make_console_sink(bool verbose) {
+  auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  sink->set_pattern(kConsolePattern);
+  sink->set_level(verbose ? spdlog::level::debug : spdlog::level::info);
+  return sink;
+}
+
+// The logger writes to one dist_sink whose children (console, file) can be
+// replaced under its mutex; the logger object itself never changes, so
+// shared_ptrs handed out earlier stay valid and follow the new sinks.
+struct LoggingState {
+  std::shared_ptr<spdlog::sinks::dist_sink_mt> fan_out;
+  std::shared_ptr<spdlog::logger> logger;
+
+  LoggingState() {
+    fan_out = std::make_shared<spdlog::sinks::dist_sink_mt>();
+    fan_out->set_sinks({make_console_sink(false)});
+    logger = std::make_shared<spdlog::logger>("seedforge", fan_out);
+    // Sink levels do the filtering; the logger passes everything down to debug.
+    logger->set_level(spdlog::level::debug);
+    logger->flush_on(spdlog::level::info);
+    // Not spdlog::register_logger/initialize_logger: that would overwrite the
+    // per-sink patterns with the registry's global one.
+    spdlog::set_default_logger(logger);
+  }
+};
+
+LoggingState& state() {
+  static LoggingState instance;
+  return instance;
+}
+
+}  // namespace
+
+void setup_logging(const std::string& log_file, bool verbose) {
+  LoggingState& s = state();
+  std::vector<spdlog::sink_ptr> sinks = {make_console_sink(verbose)};
+  if (!log_file.empty()) {
+    check_output_path_writable(log_file);
+    std::shared_ptr<spdlog::sinks::basic_file_sink_mt> file;
+    try {
+      file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file, /*truncate=*/false);
+    } catch (const spdlog::spdlog_ex& e) {
+      throw runtime_error("cannot open log file '", log_file, "': ", e.what());
+    }
+    file->set_pattern(kFilePattern);
+    file->set_level(spdlog::level::debug);
+    sinks.push_back(file);
+  }
+  s.logger->flush();
+  // The old file sink is closed when its last reference (here) goes away.
+  s.fan_out->set_sinks(std::move(sinks));
+}
+
+std::shared_ptr<spdlog::logger> log() { return state().logger; }
+
+}  // namespace seedforge

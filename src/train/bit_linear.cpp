@@ -1,0 +1,207 @@
+// BitLinear and its quantizers (definitions in bit_linear.h).
+//
+// The straight-through estimators are custom autograd functions: the
+// quantizer runs once, outside the graph, and backward hands the gradient on
+// unchanged. That is exactly the gradient of W + lambda * (W_q - W).detach(),
+// and it records one graph node per quantizer instead of the eight or so that
+// the written-out expression would, which matters for a model as small as
+// stories260K where per-op overhead dominates a training step.
+#include "train/bit_linear.h"
+
+#include <cmath>
+
+#include "common/error.h"
+
+namespace seedforge {
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Forward: W + lambda (W_q - W), exactly W_q at lambda >= 1. Backward: identity.
+struct WeightSte : public torch::autograd::Function<WeightSte> {
+  static torch::Tensor forward(AutogradContext* /*ctx*/, const torch::Tensor& w, double lambda, bool per_row) {
+    torch::Tensor q = quantize_weight_ternary(w, per_row);
+    if (lambda < 1.0) q.sub_(w).mul_(lambda).add_(w);
+    return q;
+  }
+  static variable_list backward(AutogradContext* /*ctx*/, variable_list grad) {
+    return {grad[0], torch::Tensor(), torch::Tensor()};
+  }
+};
+
+// Forward: x + lambda (x_q - x) in fp32, cast back to x's dtype. Backward: identity.
+struct ActivationSte : public torch::autograd::Function<ActivationSte> {
+  static torch::Tensor forward(AutogradContext* /*ctx*/, const torch::Tensor& x, double lambda, int64_t bits) {
+    const torch::Tensor xf = x.to(torch::kFloat32);
+    torch::Tensor q = quantize_activations(xf, static_cast<int>(bits));
+    if (lambda < 1.0) q.sub_(xf).mul_(lambda).add_(xf);
+    return q.to(x.scalar_type());
+  }
+  static variable_list backward(AutogradContext* /*ctx*/, variable_list grad) {
+    return {grad[0], torch::Tensor(), torch::Tensor()};
+  }
+};
+
+template <typename Module>
+BitLinearImpl* as_bit_linear(const Module& holder) {
+  return dynamic_cast<BitLinearImpl*>(holder.ptr().get());
+}
+
+// Replaces `slot` (registered in `parent` under `name`) by a BitLinear that
+// keeps the same weight and bias tensors.
+void swap_for_bit_linear(torch::nn::Module& parent, const std::string& name, LinearLayer& slot,
+                         const BitNetOptions& options) {
+  LinearLayer replacement = make_bit_linear(slot->weight, slot->bias, options);
+  parent.replace_module(name, replacement.ptr());
+  slot = replacement;
+}
+
+}  // namespace
+
+torch::Tensor ternary_scale(const torch::Tensor& w, bool per_row) {
+  TORCH_CHECK(w.dim() == 2, "ternary_scale: expected a [out, in] matrix, got ", w.sizes());
+  torch::NoGradGuard no_grad;
+  const torch::Tensor a = w.to(torch::kFloat32).abs();
+  return per_row ? a.mean(1, /*keepdim=*/true) : a.mean();
+}
+
+torch::Tensor ternary_trits(const torch::Tensor& w, const torch::Tensor& gamma) {
+  torch::NoGradGuard no_grad;
+  return (w.to(torch::kFloat32) / (gamma + kTernaryEps)).round_().clamp_(-1, 1).to(torch::kInt8);
+}
+
+torch::Tensor quantize_weight_ternary(const torch::Tensor& w, bool per_row) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor gamma = ternary_scale(w, per_row);
+  return (w.to(torch::kFloat32) / (gamma + kTernaryEps)).round_().clamp_(-1, 1).mul_(gamma);
+}
+
+torch::Tensor quantize_activations(const torch::Tensor& x, int bits) {
+  if (bits == 0) return x;
+  TORCH_CHECK(bits >= 2 && bits <= 16, "quantize_activations: bits must be 0 or in [2, 16], got ", bits);
+  torch::NoGradGuard no_grad;
+  const double qp = std::ldexp(1.0, bits - 1) - 1.0;  // 127 for 8 bits
+  const double qn = -std::ldexp(1.0, bits - 1);       // -128
+  const torch::Tensor xf = x.to(torch::kFloat32);
+  const torch::Tensor scale = qp / xf.abs().amax(-1, /*keepdim=*/true).clamp_min_(kActivationEps);  // [..., 1]
+  return (xf * scale).round_().clamp_(qn, qp).div_(scale).to(x.scalar_type());
+}
+
+torch::Tensor bitnet_input_norm(const torch::Tensor& x) {
+  const torch::Tensor xf = x.to(torch::kFloat32);
+  return (xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + kInputNormEps)).to(x.scalar_type());
+}
+
+torch::Tensor ste_weight(const torch::Tensor& w, double lambda, bool per_row) {
+  return WeightSte::apply(w, lambda, per_row);
+}
+
+torch::Tensor ste_activations(const torch::Tensor& x, double lambda, int bits) {
+  return ActivationSte::apply(x, lambda, static_cast<int64_t>(bits));
+}
+
+BitLinearImpl::BitLinearImpl(const torch::Tensor& w, const torch::Tensor& b, const BitNetOptions& options)
+    : options_(options) {
+  TORCH_CHECK(w.dim() == 2, "BitLinear: weight must be [out, in], got ", w.sizes());
+  validate_bitnet_options(options, "BitLinear");
+  weight = register_parameter("weight", w);
+  if (b.defined()) bias = register_parameter("bias", b);
+}
+
+torch::Tensor BitLinearImpl::forward(const torch::Tensor& x) {
+  torch::Tensor h = options_.input_norm ? bitnet_input_norm(x) : x;
+  if (options_.activation_bits > 0 && lambda_ > 0.0) h = ste_activations(h, lambda_, options_.activation_bits);
+  torch::Tensor w = lambda_ > 0.0 ? ste_weight(weight, lambda_, options_.per_row_scale) : weight;
+  return torch::nn::functional::linear(h, w.to(h.scalar_type()), bias.defined() ? bias.to(h.scalar_type()) : bias);
+}
+
+LinearLayer make_bit_linear(const torch::Tensor& weight, const torch::Tensor& bias, const BitNetOptions& options) {
+  std::shared_ptr<LinearLayerImpl> impl = std::make_shared<BitLinearImpl>(weight, bias, options);
+  return LinearLayer(impl);
+}
+
+void convert_to_bitnet(Transformer& model, const BitNetOptions& options) {
+  validate_bitnet_options(options, "convert_to_bitnet");
+  if (is_bitnet(model)) throw usage_error("convert_to_bitnet: the model's projections are already BitLinear layers");
+  for (const auto& module : *model->model->layers) {
+    auto* layer = module->as<DecoderLayerImpl>();
+    AttentionImpl& attn = *layer->self_attn;
+    swap_for_bit_linear(attn, "q_proj", attn.q_proj, options);
+    swap_for_bit_linear(attn, "k_proj", attn.k_proj, options);
+    swap_for_bit_linear(attn, "v_proj", attn.v_proj, options);
+    swap_for_bit_linear(attn, "o_proj", attn.o_proj, options);
+    MLPImpl& mlp = *layer->mlp;
+    swap_for_bit_linear(mlp, "gate_proj", mlp.gate_proj, options);
+    swap_for_bit_linear(mlp, "up_proj", mlp.up_proj, options);
+    swap_for_bit_linear(mlp, "down_proj", mlp.down_proj, options);
+  }
+}
+
+bool is_bitnet(const Transformer& model) {
+  const auto& layers = *model->model->layers;
+  if (layers.size() == 0) return false;
+  return as_bit_linear(layers[0]->as<DecoderLayerImpl>()->self_attn->q_proj) != nullptr;
+}
+
+std::vector<std::pair<std::string, BitLinearImpl*>> bit_linear_layers(const Transformer& model) {
+  if (!is_bitnet(model)) throw usage_error("the model has not been converted to BitNet (convert_to_bitnet)");
+  std::vector<std::pair<std::string, BitLinearImpl*>> out;
+  int64_t index = 0;
+  for (const auto& module : *model->model->layers) {
+    const auto* layer = module->as<DecoderLayerImpl>();
+    const std::string prefix = "model.layers." + std::to_string(index++) + ".";
+    const auto& attn = layer->self_attn;
+    const auto& mlp = layer->mlp;
+    const std::pair<const char*, const LinearLayer*> slots[] = {
+        {"self_attn.q_proj", &attn->q_proj}, {"self_attn.k_proj", &attn->k_proj}, {"self_attn.v_proj", &attn->v_proj},
+        {"self_attn.o_proj", &attn->o_proj}, {"mlp.gate_proj", &mlp->gate_proj}, {"mlp.up_proj", &mlp->up_proj},
+        {"mlp.down_proj", &mlp->down_proj}};
+    for (const auto& [name, slot] : slots) {
+      BitLinearImpl* bit = as_bit_linear(*slot);
+      if (bit == nullptr) throw runtime_error("projection ", prefix, name, " is not a BitLinear in a BitNet model");
+      out.emplace_back(prefix + name, bit);
+    }
+  }
+  return out;
+}
+
+void set_bitnet_lambda(Transformer& model, double lambda) {
+  for (auto& [name, layer] : bit_linear_layers(model)) layer->set_lambda(lambda);
+}
+
+BitNetOptions bitnet_options_of(const Transformer& model) { return bit_linear_layers(model).front().second->options(); }
+
+std::vector<TernaryWeight> ternary_weights(const Transformer& model) {
+  torch::NoGradGuard no_grad;
+  std::vector<TernaryWeight> out;
+  for (const auto& [name, layer] : bit_linear_layers(model)) {
+    const bool per_row = layer->options().per_row_scale;
+    // Scale and trits on the weight's own device, so that they are the very
+    // values the layer uses; then to CPU.
+    const torch::Tensor w = layer->weight.detach().to(torch::kFloat32);
+    const torch::Tensor gamma = ternary_scale(w, per_row);
+    const torch::Tensor trits = ternary_trits(w, gamma);
+    TernaryWeight t;
+    t.name = name + ".weight";
+    t.dequantized = (trits.to(torch::kFloat32) * gamma).cpu().contiguous();
+    t.trits = trits.cpu().contiguous();
+    t.scale = (per_row ? gamma.squeeze(1) : gamma).cpu().contiguous();
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+StateDict ternary_state_dict(const Transformer& model) {
+  StateDict out = model_state_dict(model);
+  std::map<std::string, torch::Tensor> ternary;
+  for (auto& t : ternary_weights(model)) ternary[t.name] = t.dequantized;
+  for (auto& [name, tensor] : out) {
+    auto it = ternary.find(name);
+    tensor = it != ternary.end() ? it->second : tensor.cpu().contiguous();
+  }
+  return out;
+}
+
+}  // namespace seedforge

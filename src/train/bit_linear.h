@@ -1,0 +1,98 @@
+// BitLinear: BitNet b1.58's ternary drop-in for the transformer's projections.
+//
+// Dimensions: N tokens (any leading dims flattened), I in_features, O out_features.
+//
+// Weights (what the codec later stores, bit for bit):
+//   gamma = mean |W|            fp32, over the whole tensor, or per output row [O, 1]
+//   trits = RoundClip(W / (gamma + kTernaryEps), -1, 1)     int8 in {-1, 0, 1}
+//   W_q   = gamma * trits
+// Activations, b bits (b = activation_bits, 0 = off), absmax per token:
+//   s = max(max_i |x_i|, kActivationEps), Qp = 2^(b-1) - 1, Qn = -2^(b-1)
+//   x_q = clamp(round(x * Qp / s), Qn, Qp) * s / Qp          (b = 8: 127 and -128)
+// Optional input norm (BitNet's layout): x <- x / sqrt(mean(x^2) + kInputNormEps),
+//   parameter-free, applied before the activation quantizer.
+// Straight-through estimator blended by lambda in [0, 1]:
+//   W_eff = W + lambda * (W_q - W).detach(),  x_eff = x + lambda * (x_q - x).detach()
+// so dL/dW = dL/dW_eff and dL/dx = dL/dx_eff exactly (the identity), whatever lambda.
+// With lambda = 1 the forward value is exactly W_q (resp. x_q), not W + (W_q - W)
+// rounded, so that evaluation at lambda = 1 runs precisely the stored ternary model.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "model/transformer.h"
+#include "train/bit_linear_options.h"
+
+namespace seedforge {
+
+// w: [O, I] fp32 -> gamma: [] (per tensor) or [O, 1] (per row), fp32.
+torch::Tensor ternary_scale(const torch::Tensor& w, bool per_row);
+// w: [O, I], gamma from ternary_scale -> trits [O, I] int8 in {-1, 0, 1}.
+torch::Tensor ternary_trits(const torch::Tensor& w, const torch::Tensor& gamma);
+// w: [O, I] -> W_q = gamma * trits, fp32 [O, I] (no autograd).
+torch::Tensor quantize_weight_ternary(const torch::Tensor& w, bool per_row);
+// x: [..., I] -> x_q, same shape and dtype (computed in fp32), absmax per last-dim row.
+// bits == 0 returns x unchanged.
+torch::Tensor quantize_activations(const torch::Tensor& x, int bits);
+// x: [..., I] -> x / sqrt(mean(x^2, -1) + kInputNormEps), differentiable, fp32 math.
+torch::Tensor bitnet_input_norm(const torch::Tensor& x);
+
+// The blended straight-through estimators (autograd-aware; backward = identity):
+// w: [O, I] -> W + lambda (W_q - W); x: [..., I] -> x + lambda (x_q - x).
+torch::Tensor ste_weight(const torch::Tensor& w, double lambda, bool per_row);
+torch::Tensor ste_activations(const torch::Tensor& x, double lambda, int bits);
+
+class BitLinearImpl : public LinearLayerImpl {
+ public:
+  // Takes over `weight` [O, I] (and `bias` [O] or undefined) as its latent parameters.
+  BitLinearImpl(const torch::Tensor& weight, const torch::Tensor& bias, const BitNetOptions& options);
+  // x: [..., I] -> [..., O]
+  torch::Tensor forward(const torch::Tensor& x) override;
+
+  void set_lambda(double lambda) { lambda_ = lambda; }
+  double lambda() const { return lambda_; }
+  const BitNetOptions& options() const { return options_; }
+
+ private:
+  BitNetOptions options_;
+  double lambda_ = 1.0;  // a fresh layer is fully quantized; trainers ramp it
+};
+
+// A BitLinearImpl behind the model's LinearLayer holder.
+LinearLayer make_bit_linear(const torch::Tensor& weight, const torch::Tensor& bias, const BitNetOptions& options);
+
+// Swaps q, k, v, o, gate, up and down of every layer for BitLinear in place,
+// keeping the very same weight tensors (embeddings, norms and the output head
+// stay dense). Lambda starts at 1. Throws usage_error when already converted.
+void convert_to_bitnet(Transformer& model, const BitNetOptions& options);
+
+// True when the model's projections are BitLinear layers.
+bool is_bitnet(const Transformer& model);
+
+// (canonical name without ".weight", layer) for each projection, in
+// projection_names() order. Throws usage_error when the model is not converted.
+std::vector<std::pair<std::string, BitLinearImpl*>> bit_linear_layers(const Transformer& model);
+
+// Sets lambda on every BitLinear (0 = full precision, 1 = fully quantized).
+void set_bitnet_lambda(Transformer& model, double lambda);
+// The options the model was converted with.
+BitNetOptions bitnet_options_of(const Transformer& model);
+
+// One projection's ternary form, what the codec stores.
+struct TernaryWeight {
+  std::string name;           // canonical parameter name, e.g. "model.layers.0.self_attn.q_proj.weight"
+  torch::Tensor trits;        // [O, I] int8 in {-1, 0, 1}
+  torch::Tensor scale;        // [] or [O] fp32 (gamma)
+  torch::Tensor dequantized;  // [O, I] fp32: scale * trits, what BitLinear multiplies by at lambda = 1
+};
+// For every BitLinear, from its current latent weights (CPU tensors).
+std::vector<TernaryWeight> ternary_weights(const Transformer& model);
+// model_state_dict() with each projection weight replaced by its dequantized
+// ternary value: loaded into a dense model it runs "weights ternary,
+// activations full precision" (CPU tensors).
+StateDict ternary_state_dict(const Transformer& model);
+
+}  // namespace seedforge

@@ -1,0 +1,98 @@
+#include "train/memory_estimate.h"
+
+#include <cstdio>
+
+#include "common/error.h"
+
+namespace seedforge {
+
+namespace {
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+}  // namespace
+
+double MemoryEstimate::total_bytes() const {
+  double sum = 0.0;
+  for (const auto& [name, bytes] : terms) sum += bytes;
+  return sum;
+}
+
+std::pair<std::string, double> MemoryEstimate::largest() const {
+  std::pair<std::string, double> best{"", -1.0};
+  for (const auto& term : terms) {
+    if (term.second > best.second) best = term;
+  }
+  return best;
+}
+
+std::string MemoryEstimate::describe() const {
+  std::string out;
+  for (const auto& [name, bytes] : terms) out += name + " " + format_bytes(bytes) + ", ";
+  return out + "total " + format_bytes(total_bytes());
+}
+
+std::string format_bytes(double bytes) {
+  char buffer[32];
+  if (bytes >= kGiB) {
+    std::snprintf(buffer, sizeof(buffer), "%.2f GB", bytes / kGiB);
+  } else if (bytes >= 1024.0 * 1024.0) {
+    std::snprintf(buffer, sizeof(buffer), "%.1f MB", bytes / (1024.0 * 1024.0));
+  } else if (bytes >= 1024.0) {
+    std::snprintf(buffer, sizeof(buffer), "%.1f KB", bytes / 1024.0);
+  } else {
+    std::snprintf(buffer, sizeof(buffer), "%.0f B", bytes);
+  }
+  return buffer;
+}
+
+int64_t parameter_count(const ModelConfig& c) {
+  const int64_t d = c.head_dim();
+  const int64_t q = c.dim * c.n_heads * d, kv = c.dim * c.n_kv_heads * d, o = c.n_heads * d * c.dim;
+  const int64_t mlp = 3 * c.dim * c.hidden_dim;
+  const int64_t bias = c.attention_bias ? c.n_heads * d + 2 * c.n_kv_heads * d : 0;
+  const int64_t per_layer = q + 2 * kv + o + mlp + bias + 2 * c.dim;
+  return c.vocab_size * c.dim * (c.tie_embeddings ? 1 : 2) + c.n_layers * per_layer + c.dim;
+}
+
+MemoryEstimate estimate_training_memory(const ModelConfig& c, const TrainOptions& o, bool with_teacher, bool on_cuda,
+                                        bool bf16, bool activation_checkpointing) {
+  MemoryEstimate e;
+  e.parameters = parameter_count(c);
+  const double p = double(e.parameters);
+  const double tokens = double(o.batch_size) * double(o.seq_len);
+  const double element = bf16 ? 2.0 : 4.0;
+  const double ckv = double(c.n_kv_heads * c.head_dim());
+  // One layer's saved tensors per token, in elements (see the header).
+  const double layer = 20.0 * double(c.dim) + 4.0 * ckv + 5.0 * double(c.hidden_dim) +
+                       4.0 * double(c.n_heads) * double(o.seq_len);
+  const double layer_bytes = tokens * layer * element;
+  const double kept = activation_checkpointing
+                          ? double(c.n_layers) * tokens * double(c.dim) * element + layer_bytes
+                          : double(c.n_layers) * layer_bytes;
+  const double logits = tokens * double(c.vocab_size) * 4.0 * (with_teacher ? 6.0 : 3.0);
+  e.terms = {{"weights", 4.0 * p},
+             {"gradients", 4.0 * p},
+             {"optimizer", 8.0 * p},
+             {"teacher", with_teacher ? 4.0 * p : 0.0},
+             {"activations", kept + logits + tokens * double(c.dim) * element},
+             {"runtime", on_cuda ? 0.5 * kGiB : 0.0}};
+  return e;
+}
+
+void check_memory_fits(const MemoryEstimate& e, double max_gb, const std::string& where) {
+  const double total = e.total_bytes();
+  if (total <= max_gb * kGiB) return;
+  const auto [name, bytes] = e.largest();
+  std::string hint;
+  if (name == "activations") {
+    hint = "lower bitnet.batch_size or bitnet.seq_len (raise bitnet.grad_accum to keep the effective batch)";
+  } else if (name == "teacher") {
+    hint = "set bitnet.kd_weight to 0 to drop the distillation teacher";
+  } else {
+    hint = "the model itself is too large for this budget: raise hardware.max_vram_gb or use a larger GPU";
+  }
+  throw usage_error(where, ": the estimated training memory ", format_bytes(total), " exceeds hardware.max_vram_gb = ",
+                    max_gb, " GB; the largest term is ", name, " (", format_bytes(bytes), "): ", hint, " [",
+                    e.describe(), "]");
+}
+
+}  // namespace seedforge

@@ -1,0 +1,57 @@
+// Memory a fine-tuning run needs, estimated from the model shape and the
+// options before any tensor is allocated. Torch-free.
+//
+// Terms (bytes):
+//   weights      fp32 latent parameters                      4 * P
+//   gradients    fp32, one per parameter                     4 * P
+//   optimizer    AdamW's two fp32 moments                    8 * P
+//   teacher      the frozen fp32 original (distillation)     4 * P, else 0
+//   activations  what backward keeps for one micro-batch of B x T tokens:
+//                per layer and token about 20 C + 4 Ckv + 5 F + 4 H T elements
+//                (norm inputs, quantized BitLinear inputs, q/k/v with RoPE,
+//                attention scores and probabilities, SwiGLU intermediates),
+//                plus about 3 V fp32 logits-sized tensors per token (6 V with
+//                distillation). With activation checkpointing a layer keeps
+//                only its input (C per token) and one layer is recomputed at a
+//                time. Elements are 2 bytes under bf16, 4 otherwise (softmax
+//                and logits stay fp32).
+//   runtime      CUDA context and workspace, 0.5 GiB on CUDA, 0 on CPU
+// P counts the parameters of ModelConfig (embeddings, an untied head, projections,
+// biases, norms). The activation term is an estimate (the allocator's caching
+// and fragmentation come on top); the parameter terms are exact.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/model_config.h"
+#include "train/train_options.h"
+
+namespace seedforge {
+
+struct MemoryEstimate {
+  int64_t parameters = 0;
+  std::vector<std::pair<std::string, double>> terms;  // (name, bytes), in the order above
+  double total_bytes() const;
+  // The largest term (name, bytes).
+  std::pair<std::string, double> largest() const;
+  // "weights 1.04 MB, gradients 1.04 MB, ..., total 12.3 MB"
+  std::string describe() const;
+};
+
+// Parameters of a model of this shape (as Transformer registers them).
+int64_t parameter_count(const ModelConfig& config);
+
+MemoryEstimate estimate_training_memory(const ModelConfig& config, const TrainOptions& options, bool with_teacher,
+                                        bool on_cuda, bool bf16, bool activation_checkpointing);
+
+// Throws usage_error when the total exceeds max_gb GiB, naming the largest term
+// and what to change.
+void check_memory_fits(const MemoryEstimate& estimate, double max_gb, const std::string& where);
+
+// "1.23 GB", "456.0 MB", "789 B" (binary units: 1 GB = 2^30 bytes here).
+std::string format_bytes(double bytes);
+
+}  // namespace seedforge

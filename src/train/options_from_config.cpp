@@ -1,0 +1,39 @@
+#include "train/options_from_config.h"
+
+namespace seedforge {
+
+TrainOptions train_options_from_config(const Stage1Config& config) {
+  const BitnetConfig& b = config.bitnet;
+  TrainOptions o;
+  o.lr = b.lr;
+  o.epochs = b.epochs;
+  o.max_steps = b.max_steps;
+  o.batch_size = b.batch_size;
+  o.grad_accum = b.grad_accum;
+  o.seq_len = b.seq_len;
+  o.warmup_fraction = b.warmup_fraction;
+  o.schedule = to_string(b.schedule);
+  o.lr_schedule = to_string(b.lr_schedule);
+  o.lr_warmup_steps = b.lr_warmup_steps;
+  o.weight_decay = b.weight_decay;
+  o.beta1 = b.beta1;
+  o.beta2 = b.beta2;
+  o.grad_clip = b.grad_clip;
+  o.activation_bits = b.activation_bits;
+  o.per_row_scale = b.per_row_scale;
+  o.input_norm = b.input_norm;
+  o.kd_weight = b.kd_weight;
+  o.kd_temperature = b.kd_temperature;
+  o.seed = b.seed;
+  o.eval_every = b.eval_every;
+  o.checkpoint_every = b.checkpoint_every;
+  o.checkpoint_dir = b.checkpoint_dir;
+  o.valid_fraction = b.valid_fraction;
+  o.device = to_string(config.hardware.device);
+  o.max_vram_gb = config.hardware.max_vram_gb;
+  o.threads = config.hardware.threads;
+  o.fingerprint = config_fingerprint(config);
+  return o;
+}
+
+}  // namespace seedforge

@@ -1,0 +1,68 @@
+// Training data for BitNet fine-tuning: documents tokenized with BOS first,
+// concatenated into one stream and cut into windows of seq_len + 1 tokens
+// (inputs are the first seq_len, targets the last seq_len). Torch-free.
+//
+//   stream  = [BOS] doc0 [BOS] doc1 ...          (tokens of every training document)
+//   window i = stream[i * T, i * T + T + 1)      T = seq_len, i < (|stream| - 1) / T
+//
+// Windows overlap by one token, so every stream position except the first is a
+// target exactly once per epoch. The tail that does not fill a window is dropped.
+// Each epoch visits the windows in a fresh order: a Fisher-Yates permutation
+// drawn from (seed, epoch), so the order is a pure function of the position
+// and a resumed run sees the same batches as an uninterrupted one.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tokenizer/tokenizer.h"
+#include "train/train_options.h"
+
+namespace seedforge {
+
+struct TrainData {
+  int64_t seq_len = 0;
+  std::vector<int32_t> stream;  // packed training tokens
+  int64_t windows = 0;          // (|stream| - 1) / seq_len
+  int64_t train_documents = 0;
+  // Validation documents, [BOS] + tokens cut to the model's max_seq_len, the
+  // protocol of evaluate_documents(). Empty = no validation.
+  std::vector<std::vector<int32_t>> valid_documents;
+  std::string valid_source;  // where they came from, for logs ("" = none)
+};
+
+// Validation documents: the `valid_documents` given (when non-empty), else the
+// last round(valid_fraction * n) training documents, held out from training.
+// Throws input_error when the training text gives fewer than seq_len + 1 tokens,
+// usage_error when seq_len exceeds max_seq_len or the held-out split leaves no
+// training document.
+TrainData make_train_data(const std::vector<std::string>& train_documents, const std::string& train_where,
+                          const std::vector<std::string>& valid_documents, const std::string& valid_where,
+                          const Tokenizer& tokenizer, const TrainOptions& options, int64_t max_seq_len);
+
+// The same from files (read_documents(): blank-line separated text or JSONL with
+// a "text" field). valid_path "" = no separate validation file.
+TrainData load_train_data(const std::string& train_path, const std::string& valid_path, const Tokenizer& tokenizer,
+                          const TrainOptions& options, int64_t max_seq_len);
+
+// Which window sits at a global sample position (micro-batch index * batch_size + row).
+class WindowSampler {
+ public:
+  WindowSampler(int64_t windows, uint64_t seed);
+  int64_t window_at(int64_t position);
+  int64_t epoch_of(int64_t position) const { return position / windows_; }
+
+ private:
+  int64_t windows_;
+  uint64_t seed_;
+  int64_t epoch_ = -1;  // epoch whose permutation is in order_
+  std::vector<int64_t> order_;
+};
+
+// Optimizer steps of a run: max_steps when set, else enough steps to visit
+// every window `epochs` times (the last step may start the next epoch).
+int64_t total_steps(const TrainOptions& options, int64_t windows);
+
+}  // namespace seedforge

@@ -1,0 +1,23 @@
+// The training forward pass: the model's own layers, with two switches that
+// matter on a GPU (both off on CPU by default):
+//   bf16: the residual stream runs in bfloat16 while the fp32 latent weights
+//         stay the master copy (each layer casts its weight to the input's
+//         dtype, norms and softmax compute in fp32), logits come back fp32.
+//         This is what autocast would do for these layers, written out so that
+//         it needs no autocast API (which changed between libtorch 1.x and 2.x).
+//   activation_checkpointing: a block keeps only its input for backward and is
+//         recomputed during backward (PyTorch's reentrant checkpoint, as a
+//         custom autograd function).
+#pragma once
+
+#include <torch/torch.h>
+
+#include "model/transformer.h"
+
+namespace seedforge {
+
+// tokens: [B, T] int64 -> logits [B, T, V] fp32. Same value as model->forward()
+// when bf16 is off, with or without checkpointing.
+torch::Tensor training_logits(Transformer& model, const torch::Tensor& tokens, bool bf16, bool activation_checkpointing);
+
+}  // namespace seedforge

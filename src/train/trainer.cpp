@@ -1,0 +1,321 @@
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "common/error.h"
+#include "eval/text_eval.h"
+#include "train/bit_linear.h"
+#include "train/schedule.h"
+#include "train/train_checkpoint.h"
+#include "train/train_forward.h"
+
+namespace seedforge {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+std::string fmt(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.4g", value);
+  return buffer;
+}
+
+// Global L2 norm of the gradients; scales them down to max_norm when above
+// (max_norm 0 = measure only). Returns the norm before clipping.
+double clip_gradients(const std::vector<torch::Tensor>& params, double max_norm) {
+  std::vector<torch::Tensor> norms;
+  for (const auto& p : params) {
+    if (p.grad().defined()) norms.push_back(p.grad().norm(2).to(torch::kFloat32));
+  }
+  if (norms.empty()) return 0.0;
+  const double total = torch::stack(norms).norm(2).item<double>();
+  if (max_norm > 0.0 && total > max_norm) {
+    const double coef = max_norm / (total + 1e-6);
+    for (const auto& p : params) {
+      if (p.grad().defined()) p.grad().mul_(coef);
+    }
+  }
+  return total;
+}
+
+torch::Tensor cpu_rng_state() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
+}
+
+void set_cpu_rng_state(const torch::Tensor& state, const std::string& where) {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  try {
+    gen.set_state(state);
+  } catch (const c10::Error& e) {
+    throw input_error(where, ": invalid RNG state: ", e.what_without_backtrace());
+  }
+}
+
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+}
+
+// Copies checkpointed latent parameters into the student, by name and shape.
+void restore_parameters(Transformer& student, const StateDict& params, const std::string& where) {
+  torch::NoGradGuard no_grad;
+  auto named = student->named_parameters(/*recurse=*/true);
+  if (params.size() != named.size()) {
+    throw input_error(where, ": ", params.size(), " parameters, the model has ", named.size());
+  }
+  for (const auto& [name, value] : params) {
+    torch::Tensor* p = named.find(name);
+    if (p == nullptr) throw input_error(where, ": unexpected parameter '", name, "'");
+    if (!p->sizes().equals(value.sizes())) {
+      throw input_error(where, ": parameter '", name, "' has shape ", value.sizes(), ", the model's is ", p->sizes());
+    }
+    p->copy_(value);
+  }
+}
+
+}  // namespace
+
+Transformer make_teacher(const Transformer& dense_model) {
+  if (is_bitnet(dense_model)) throw usage_error("the distillation teacher must be the dense (unconverted) model");
+  Transformer teacher = build_model(dense_model->config(), model_state_dict(dense_model), "teacher copy");
+  for (auto& p : teacher->parameters()) p.set_requires_grad(false);
+  teacher->eval();
+  return teacher;
+}
+
+MicroBatchLoss micro_batch_loss(Transformer& student, Transformer* teacher, const torch::Tensor& windows,
+                                const TrainOptions& options, bool bf16, bool activation_checkpointing) {
+  const int64_t t = windows.size(1) - 1;
+  const torch::Tensor inputs = windows.narrow(1, 0, t);
+  const torch::Tensor targets = windows.narrow(1, 1, t).reshape({-1});
+  const torch::Tensor logits = training_logits(student, inputs, bf16, activation_checkpointing);  // [B, T, V]
+  const int64_t v = logits.size(-1);
+  const torch::Tensor flat = logits.view({-1, v});
+  MicroBatchLoss out;
+  out.ce = torch::nn::functional::cross_entropy(flat, targets);
+  if (teacher != nullptr && options.kd_weight > 0.0) {
+    const double temp = options.kd_temperature;
+    torch::Tensor teacher_logp;
+    {
+      torch::NoGradGuard no_grad;
+      teacher_logp = torch::log_softmax(training_logits(*teacher, inputs, bf16, false).view({-1, v}) / temp, -1);
+    }
+    const torch::Tensor student_logp = torch::log_softmax(flat / temp, -1);
+    // KL(teacher || student) per token, mean over tokens, times T^2 so that the
+    // gradient scale does not shrink with the temperature (Hinton et al.).
+    out.kd = (teacher_logp.exp() * (teacher_logp - student_logp)).sum(-1).mean() * (temp * temp);
+    out.loss = out.ce + options.kd_weight * out.kd;
+  } else {
+    out.kd = torch::zeros({}, out.ce.options());
+    out.loss = out.ce;
+  }
+  return out;
+}
+
+FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const TrainData& data,
+                               const TrainOptions& options, const FinetuneHooks& hooks) {
+  auto log = [&](const std::string& line) {
+    if (hooks.log) hooks.log(line);
+  };
+  // ---- checks, before any work ----
+  validate_train_options(options, "fine-tuning options");
+  if (!is_bitnet(student)) throw usage_error("finetune_bitnet: convert the model with convert_to_bitnet() first");
+  const BitNetOptions converted = bitnet_options_of(student);
+  const BitNetOptions wanted = bitnet_options(options);
+  if (converted.activation_bits != wanted.activation_bits || converted.per_row_scale != wanted.per_row_scale ||
+      converted.input_norm != wanted.input_norm) {
+    throw usage_error("finetune_bitnet: the model was converted with other BitNet options than the training options");
+  }
+  const bool use_teacher = options.kd_weight > 0.0;
+  if (use_teacher && teacher == nullptr) {
+    throw usage_error("bitnet.kd_weight is ", options.kd_weight, " but no distillation teacher was given");
+  }
+  if (data.windows <= 0 || data.seq_len != options.seq_len) {
+    throw usage_error("finetune_bitnet: the training data was packed for seq_len ", data.seq_len, ", options say ",
+                      options.seq_len);
+  }
+  const bool cuda = options.device == "cuda";
+  const bool bf16 = options.bf16 < 0 ? cuda : options.bf16 == 1;
+  const bool checkpointing = options.activation_checkpointing < 0 ? cuda : options.activation_checkpointing == 1;
+
+  FinetuneResult result;
+  result.total_steps = total_steps(options, data.windows);
+  const int64_t total = result.total_steps;
+  result.memory = estimate_training_memory(student->config(), options, use_teacher, cuda, bf16, checkpointing);
+  log(concat("memory estimate (", options.device, bf16 ? ", bf16" : ", fp32",
+             checkpointing ? ", activation checkpointing" : "", "): ", result.memory.describe()));
+  if (cuda) {
+    check_memory_fits(result.memory, options.max_vram_gb, "fine-tuning");
+    if (!torch::cuda::is_available()) {
+      throw usage_error("hardware.device is \"cuda\" but libtorch sees no CUDA device (CPU-only build or no GPU)");
+    }
+  }
+  const std::string ckpt_path = options.checkpoint_dir.empty() ? "" : checkpoint_file(options.checkpoint_dir);
+  if (options.resume && !std::filesystem::is_regular_file(ckpt_path)) {
+    throw input_error(ckpt_path, ": no checkpoint to resume from (file missing)");
+  }
+  if (options.checkpoint_every > 0 && !std::filesystem::is_directory(options.checkpoint_dir)) {
+    std::error_code ec;
+    std::filesystem::create_directories(options.checkpoint_dir, ec);
+    if (ec) throw usage_error("bitnet.checkpoint_dir ", options.checkpoint_dir, ": cannot create it: ", ec.message());
+  }
+
+  // ---- set-up ----
+  const torch::Device device = cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  torch::manual_seed(options.seed);
+  student->to(device);
+  student->train();
+  if (use_teacher) {
+    (*teacher)->to(device);
+    (*teacher)->eval();
+  }
+  Transformer* kd_teacher = use_teacher ? teacher : nullptr;
+
+  std::vector<torch::Tensor> params, decay, no_decay;
+  for (auto& p : student->parameters()) {
+    if (!p.requires_grad()) continue;
+    params.push_back(p);
+    (p.dim() >= 2 ? decay : no_decay).push_back(p);
+  }
+  auto adamw = [&](double weight_decay) {
+    return std::make_unique<torch::optim::AdamWOptions>(
+        torch::optim::AdamWOptions(options.lr).betas({options.beta1, options.beta2}).eps(1e-8).weight_decay(weight_decay));
+  };
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, adamw(options.weight_decay));
+  groups.emplace_back(no_decay, adamw(0.0));
+  torch::optim::AdamW optimizer(groups, torch::optim::AdamWOptions(options.lr));
+
+  if (options.resume) {
+    TrainCheckpoint c = load_train_checkpoint(ckpt_path, &optimizer);
+    if (c.fingerprint != options.fingerprint) {
+      throw usage_error(ckpt_path, ": written by a run with settings fingerprint '", c.fingerprint,
+                        "', this run's is '", options.fingerprint,
+                        "': the settings that shape the model changed; restore them or start afresh without --resume");
+    }
+    if (c.total_steps != total) {
+      throw usage_error(ckpt_path, ": planned for ", c.total_steps, " steps, this run plans ", total,
+                        " (different data or epochs): start afresh without --resume");
+    }
+    restore_parameters(student, c.params, ckpt_path);
+    set_cpu_rng_state(c.rng_cpu, ckpt_path);
+    result.start_step = c.step;
+    result.losses = c.losses;
+    log(concat("resumed from ", ckpt_path, " at step ", c.step, " of ", total));
+  }
+
+  // Windows as an overlapping strided view over the token stream: row i is
+  // stream[i*T, i*T + T + 1) without copying.
+  const int64_t t = data.seq_len;
+  const torch::Tensor stream = torch::tensor(data.stream, torch::kInt64).to(device);
+  const torch::Tensor windows = stream.as_strided({data.windows, t + 1}, {t, 1});
+  WindowSampler sampler(data.windows, options.seed);
+  const int64_t rows = options.batch_size;
+  torch::Tensor index = torch::empty({rows}, torch::kInt64);
+
+  auto save_checkpoint = [&](int64_t steps_done) {
+    TrainCheckpoint c;
+    c.fingerprint = options.fingerprint;
+    c.options_json = train_options_json(options);
+    c.step = steps_done;
+    c.total_steps = total;
+    c.params = model_state_dict(student);
+    c.losses = result.losses;
+    c.rng_cpu = cpu_rng_state();
+    save_train_checkpoint(ckpt_path, c, optimizer);
+  };
+
+  auto validate = [&](int64_t steps_done, double current_lambda) {
+    std::vector<std::vector<int32_t>> docs = data.valid_documents;
+    if (options.eval_max_docs > 0 && static_cast<int64_t>(docs.size()) > options.eval_max_docs) {
+      docs.resize(static_cast<size_t>(options.eval_max_docs));
+    }
+    set_bitnet_lambda(student, 1.0);
+    TextEvalOptions eval_options;
+    eval_options.device = device;
+    const TextEvalResult r = evaluate_documents(student, docs, eval_options);
+    set_bitnet_lambda(student, current_lambda);
+    student->train();
+    ValidReport v;
+    v.step = steps_done;
+    v.top1 = r.top1;
+    v.perplexity = r.perplexity;
+    v.tokens = r.tokens;
+    result.evals.push_back(v);
+    if (hooks.on_eval) hooks.on_eval(v);
+  };
+
+  // ---- the loop ----
+  double train_seconds = 0.0;
+  for (int64_t step = result.start_step; step < total; ++step) {
+    const auto step_start = Clock::now();
+    const double lambda = lambda_at(step, total, options.warmup_fraction, options.schedule);
+    const double lr = lr_at(step, total, options.lr, options.lr_warmup_steps, options.lr_schedule);
+    set_bitnet_lambda(student, lambda);
+    set_learning_rate(optimizer, lr);
+    optimizer.zero_grad();
+    double loss_sum = 0.0, ce_sum = 0.0, kd_sum = 0.0;
+    int64_t epoch = 0;
+    for (int64_t m = 0; m < options.grad_accum; ++m) {
+      const int64_t first = (step * options.grad_accum + m) * rows;
+      if (m == 0) epoch = sampler.epoch_of(first);
+      auto idx = index.accessor<int64_t, 1>();
+      for (int64_t r = 0; r < rows; ++r) idx[r] = sampler.window_at(first + r);
+      const torch::Tensor batch = windows.index_select(0, index.to(device));  // [B, T+1]
+      const MicroBatchLoss l = micro_batch_loss(student, kd_teacher, batch, options, bf16, checkpointing);
+      const double loss = l.loss.item<double>();
+      const double ce = l.ce.item<double>();
+      const double kd = l.kd.item<double>();
+      if (!std::isfinite(loss)) {
+        throw runtime_error("training diverged: the loss is ", loss, " at step ", step + 1, " of ", total,
+                            " (micro-batch ", m + 1, " of ", options.grad_accum, "; cross-entropy ", ce,
+                            ", distillation ", kd, "; lambda ", fmt(lambda), ", lr ", fmt(lr),
+                            "): lower bitnet.lr or set bitnet.grad_clip",
+                            options.checkpoint_every > 0 ? concat("; the last checkpoint is in ", ckpt_path) : "");
+      }
+      (l.loss / double(options.grad_accum)).backward();
+      loss_sum += loss;
+      ce_sum += ce;
+      kd_sum += kd;
+    }
+    const double grad_norm = clip_gradients(params, options.grad_clip);
+    optimizer.step();
+    train_seconds += seconds_since(step_start);
+
+    const int64_t done = step + 1;
+    result.losses.push_back(loss_sum / double(options.grad_accum));
+    result.train_tokens += options.grad_accum * rows * t;
+    StepReport report;
+    report.step = done;
+    report.total_steps = total;
+    report.epoch = epoch;
+    report.lambda = lambda;
+    report.lr = lr;
+    report.loss = result.losses.back();
+    report.ce = ce_sum / double(options.grad_accum);
+    report.kd = kd_sum / double(options.grad_accum);
+    report.grad_norm = grad_norm;
+    report.elapsed_seconds = train_seconds;
+    report.tokens_per_second = train_seconds > 0 ? double(result.train_tokens) / train_seconds : 0.0;
+    report.eta_seconds = train_seconds / double(done - result.start_step) * double(total - done);
+
+    if (options.eval_every > 0 && done % options.eval_every == 0 && !data.valid_documents.empty()) {
+      validate(done, lambda);
+    }
+    if (options.checkpoint_every > 0 && (done % options.checkpoint_every == 0 || done == total)) save_checkpoint(done);
+    if (hooks.on_step) hooks.on_step(report);
+  }
+  set_bitnet_lambda(student, 1.0);
+  result.train_seconds = train_seconds;
+  result.tokens_per_second = train_seconds > 0 ? double(result.train_tokens) / train_seconds : 0.0;
+  return result;
+}
+
+}  // namespace seedforge

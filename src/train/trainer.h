@@ -1,0 +1,66 @@
+// BitNet b1.58 quantization-aware fine-tuning: the training loop.
+//
+// Per optimizer step s of S (S = total_steps()):
+//   lambda = lambda_at(s, S, warmup_fraction, schedule) on every BitLinear
+//   lr     = lr_at(s, S, lr, lr_warmup_steps, lr_schedule)
+//   grad_accum micro-batches of batch_size windows (train_data.h), each
+//     loss = CE(student, next tokens) + kd_weight * T^2 * KL(softmax(t/T) || softmax(s/T))
+//     (the KL term, mean over tokens, only with a teacher), backward of loss / grad_accum
+//   the global gradient L2 norm clipped to grad_clip, then AdamW (decoupled
+//   weight decay on matrices only, eps 1e-8)
+//   every eval_every steps: top-1 and perplexity on the validation documents at lambda = 1
+//   every checkpoint_every steps (and at the end): a checkpoint (train_checkpoint.h)
+// A non-finite loss stops the run with a runtime_error naming the step.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "model/transformer.h"
+#include "train/memory_estimate.h"
+#include "train/progress.h"
+#include "train/train_data.h"
+#include "train/train_options.h"
+
+namespace seedforge {
+
+struct FinetuneHooks {
+  std::function<void(const std::string&)> log;       // informational lines (memory estimate, resume, ...)
+  std::function<void(const StepReport&)> on_step;    // after every optimizer step (and its checkpoint)
+  std::function<void(const ValidReport&)> on_eval;   // after every periodic validation
+};
+
+struct FinetuneResult {
+  int64_t start_step = 0;   // > 0 when resumed
+  int64_t total_steps = 0;
+  std::vector<double> losses;  // every step's loss, index = step, including those before a resume
+  std::vector<ValidReport> evals;
+  MemoryEstimate memory;
+  double train_seconds = 0.0;  // optimizer steps of this run, without validation and checkpoints
+  int64_t train_tokens = 0;    // tokens (inputs) processed by this run
+  double tokens_per_second = 0.0;
+};
+
+// A frozen fp32 copy of a dense model, the distillation teacher.
+Transformer make_teacher(const Transformer& dense_model);
+
+// Fine-tunes `student` (already convert_to_bitnet()-ed with bitnet_options(options))
+// in place. `teacher` (a dense model of the same shape) is required when
+// kd_weight > 0 and ignored otherwise. Everything is checked (options, memory,
+// device, resume checkpoint) before the first step. On return the student is
+// at lambda = 1 on options.device.
+FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const TrainData& data,
+                               const TrainOptions& options, const FinetuneHooks& hooks = {});
+
+// The loss of one micro-batch, as the trainer computes it (exposed for tests and
+// benchmarks): tokens [B, T+1] int64 -> {loss, ce, kd} scalars; kd is 0 without a teacher.
+struct MicroBatchLoss {
+  torch::Tensor loss, ce, kd;
+};
+MicroBatchLoss micro_batch_loss(Transformer& student, Transformer* teacher, const torch::Tensor& windows,
+                                const TrainOptions& options, bool bf16, bool activation_checkpointing);
+
+}  // namespace seedforge

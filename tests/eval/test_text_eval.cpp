@@ -1,0 +1,87 @@
+// stage1's evaluation against the reference figures of ../shared/data/README.md
+// (an independent implementation): scored tokens, perplexity, top-1; and the
+// greedy story.
+#include "eval/documents.h"
+#include "eval/generate.h"
+#include "eval/text_eval.h"
+#include "io/model_loader.h"
+#include "test_util.h"
+
+using namespace seedforge;
+
+namespace {
+LoadedModel& stories() {
+  static LoadedModel loaded = load_model(test::stories_model(), test::stories_tokenizer());
+  return loaded;
+}
+}  // namespace
+
+TEST(TextEval, ValidTxtMatchesReferenceFigures) {
+  auto& m = stories();
+  const auto docs = read_documents(test::valid_text());
+  ASSERT_EQ(docs.size(), 800u);
+  const auto tokens = tokenize_documents(docs, *m.tokenizer, m.checkpoint.config.max_seq_len);
+  const TextEvalResult r = evaluate_documents(m.model, tokens);
+  EXPECT_EQ(r.tokens, 74203);
+  EXPECT_NEAR(r.perplexity, 5.2575, 5.2575 * 0.001);
+  EXPECT_NEAR(r.top1, 0.57618, 0.001);
+}
+
+TEST(TextEval, First100DocumentsMatchReferenceFigures) {
+  auto& m = stories();
+  auto docs = read_documents(test::valid_text());
+  docs.resize(100);
+  const auto tokens = tokenize_documents(docs, *m.tokenizer, m.checkpoint.config.max_seq_len);
+  TextEvalOptions small_batches;
+  small_batches.batch_tokens = 700;  // a different batching must not change the figures
+  const TextEvalResult r = evaluate_documents(m.model, tokens, small_batches);
+  EXPECT_EQ(r.tokens, 7809);
+  EXPECT_NEAR(r.perplexity, 7.5238, 7.5238 * 0.001);
+  EXPECT_NEAR(r.top1, 0.52324, 0.001);
+}
+
+TEST(Generate, GreedyStoryFromBosMatchesReference) {
+  auto& m = stories();
+  GenerateOptions options;
+  options.steps = 256;
+  const GenerateResult r = generate(m.model, *m.tokenizer, options);
+  const std::string begins =
+      "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a "
+      "big, red ball. She wanted to play with it, but it was too high.";
+  const std::string goes_on =
+      "Lily's mom said, \"Lily, let's go to the park.\" Lily was sad and didn't know what to do. She said, \"I want to "
+      "play with your ball, but I can't find it.\"";
+  EXPECT_EQ(r.text.substr(0, begins.size()), begins) << r.text;
+  EXPECT_NE(r.text.find(goes_on), std::string::npos) << r.text;
+}
+
+TEST(Documents, EmptyFileIsAnError) {
+  test::TempDir dir;
+  test::write_text(dir.file("empty.txt"), "\n\n  \n");
+  try {
+    read_documents(dir.file("empty.txt"));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("empty.txt"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("no documents"), std::string::npos);
+  }
+}
+
+TEST(Documents, ParagraphsAndJsonl) {
+  test::TempDir dir;
+  test::write_text(dir.file("a.txt"), "one\ntwo\n\n\nthree\r\n\r\nfour");
+  const auto docs = read_documents(dir.file("a.txt"));
+  ASSERT_EQ(docs.size(), 3u);
+  EXPECT_EQ(docs[0], "one\ntwo");
+  EXPECT_EQ(docs[1], "three");
+  EXPECT_EQ(docs[2], "four");
+  test::write_text(dir.file("b.jsonl"), "{\"text\": \"x\"}\n{\"text\": \"y z\"}\n");
+  EXPECT_EQ(read_documents(dir.file("b.jsonl")), (std::vector<std::string>{"x", "y z"}));
+  test::write_text(dir.file("c.jsonl"), "{\"text\": \"x\"}\n{\"txt\": 1}\n");
+  try {
+    read_documents(dir.file("c.jsonl"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("line 2"), std::string::npos) << e.what();
+  }
+}

@@ -1,0 +1,89 @@
+// stories260K through the llama2.c reader and the model: the logits vector of
+// ../shared/data/README.md, and the file-size validation of the reader.
+#include <torch/torch.h>
+
+#include <fstream>
+
+#include "common/error.h"
+#include "io/llama2c_reader.h"
+#include "model/transformer.h"
+#include "test_util.h"
+
+using namespace seedforge;
+
+TEST(Stories260K, ConfigFromHeader) {
+  Checkpoint ck = load_llama2c(test::stories_model());
+  EXPECT_EQ(ck.config.dim, 64);
+  EXPECT_EQ(ck.config.hidden_dim, 172);
+  EXPECT_EQ(ck.config.n_layers, 5);
+  EXPECT_EQ(ck.config.n_heads, 8);
+  EXPECT_EQ(ck.config.n_kv_heads, 4);
+  EXPECT_EQ(ck.config.vocab_size, 512);
+  EXPECT_EQ(ck.config.max_seq_len, 512);
+  EXPECT_TRUE(ck.config.tie_embeddings);
+}
+
+TEST(Stories260K, ReferenceLogits) {
+  Checkpoint ck = load_llama2c(test::stories_model());
+  Transformer model = build_model(ck.config, ck.tensors, ck.path);
+  torch::NoGradGuard no_grad;
+  auto tokens = torch::tensor({1, 403, 407, 261, 378}, torch::kInt64).view({1, 5});
+  auto last = model->forward(tokens)[0][4];
+  EXPECT_EQ(last.argmax().item<int64_t>(), 432);
+  const double expected[5] = {-10.1366, -5.3295, -10.1381, -10.1369, -10.1372};
+  for (int i = 0; i < 5; ++i) EXPECT_NEAR(last[i].item<double>(), expected[i], 1e-3) << "logit " << i;
+}
+
+TEST(Stories260K, RoundTripThroughWriterIsExact) {
+  Checkpoint ck = load_llama2c(test::stories_model());
+  test::TempDir dir;
+  save_llama2c(ck.config, ck.tensors, dir.file("copy.bin"));
+  Checkpoint again = load_llama2c(dir.file("copy.bin"));
+  ASSERT_EQ(again.tensors.size(), ck.tensors.size());
+  for (size_t i = 0; i < ck.tensors.size(); ++i) {
+    EXPECT_EQ(again.tensors[i].first, ck.tensors[i].first);
+    EXPECT_TRUE(torch::equal(again.tensors[i].second, ck.tensors[i].second)) << ck.tensors[i].first;
+  }
+}
+
+namespace {
+std::string error_of(const std::string& path) {
+  try {
+    load_llama2c(path);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(Llama2cReader, RejectsTruncatedAndInconsistentFiles) {
+  test::TempDir dir;
+  std::ifstream in(test::stories_model(), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+
+  test::write_text(dir.file("truncated.bin"), bytes.substr(0, bytes.size() - 100));
+  std::string msg = error_of(dir.file("truncated.bin"));
+  EXPECT_NE(msg.find("truncated.bin"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("truncated"), std::string::npos) << msg;
+
+  std::string wrong = bytes;
+  const int32_t layers = 6;  // header says 6 layers, data holds 5
+  std::memcpy(wrong.data() + 8, &layers, 4);
+  test::write_text(dir.file("header.bin"), wrong);
+  msg = error_of(dir.file("header.bin"));
+  EXPECT_NE(msg.find("implies"), std::string::npos) << msg;
+
+  test::write_text(dir.file("short.bin"), bytes.substr(0, 10));
+  EXPECT_NE(error_of(dir.file("short.bin")).find("too short"), std::string::npos);
+
+  EXPECT_NE(error_of(dir.file("missing.bin")).find("cannot open"), std::string::npos);
+
+  std::string nan_model = bytes;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::memcpy(nan_model.data() + 28 + 4 * 100, &nan, 4);
+  test::write_text(dir.file("nan.bin"), nan_model);
+  msg = error_of(dir.file("nan.bin"));
+  EXPECT_NE(msg.find("NaN"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("model.embed_tokens.weight"), std::string::npos) << msg;
+}

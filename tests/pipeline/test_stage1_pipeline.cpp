@@ -1,0 +1,202 @@
+// The Stage-1 pipeline end to end on stories260K with a tiny configuration:
+// the file opens in Python with weights_only=True, the Python reference
+// decoder agrees bit for bit with `stage1 decode`, evaluation of the file
+// equals evaluation of its decoded state dict, runs are byte-identical,
+// and corrupt files are refused with clear errors.
+#include <torch/torch.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/file_util.h"
+#include "eval/documents.h"
+#include "eval/text_eval.h"
+#include "io/model_loader.h"
+#include "pipeline/plan_stage1.h"
+#include "pipeline/run_stage1.h"
+#include "pipeline/stage1_file.h"
+#include "io/pt_file.h"
+#include "pipeline/stage1_model.h"
+#include "pipeline_test_util.h"
+
+using namespace seedforge;
+
+namespace {
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// One run shared by several tests (each run takes seconds).
+struct SharedRun {
+  test::TempDir dir;
+  std::string output = dir.file("model.stage1.pt");
+  Stage1Report report;
+  SharedRun() { report = run_stage1(test::stories_model(), output, test::tiny_config()); }
+};
+
+SharedRun& shared() {
+  static SharedRun run;
+  return run;
+}
+
+}  // namespace
+
+TEST(Stage1Pipeline, WritesFileLogAndReport) {
+  auto& run = shared();
+  const Stage1Report& r = run.report;
+  EXPECT_TRUE(std::filesystem::exists(run.output));
+  EXPECT_EQ(r.output_bytes, static_cast<int64_t>(file_size_bytes(run.output)));
+  EXPECT_EQ(r.input_bytes, 1056540);
+  EXPECT_NEAR(r.compression_ratio, 1056540.0 / double(r.output_bytes), 1e-9);
+  EXPECT_GT(r.compression_ratio, 10.0) << "output " << r.output_bytes << " bytes";
+  EXPECT_EQ(r.train_steps, 4);
+  EXPECT_GT(r.before.top1, 0.4);
+  EXPECT_NEAR(r.retention, r.after.top1 / r.before.top1, 1e-12);
+  // Stages in order, each timed.
+  const std::vector<std::string> expected = {"load", "baseline evaluation", "bitnet conversion and fine-tuning", "encoding",
+                                             "write", "reload and evaluate", "check constraints"};
+  ASSERT_EQ(r.stages.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(r.stages[i].stage, expected[i]);
+  // Every tensor reported with its codec.
+  int ternary = 0, seedlm = 0, raw = 0;
+  for (const auto& t : r.tensors) {
+    ternary += t.codec == "ternary";
+    seedlm += t.codec == "seedlm";
+    raw += t.codec == "raw";
+    if (t.codec == "ternary") EXPECT_EQ(t.relative_error, 0.0) << t.name;  // lossless packing
+  }
+  EXPECT_EQ(ternary, 35);
+  EXPECT_EQ(seedlm, 1);  // the tied embedding
+  EXPECT_EQ(raw, 11);    // norm weights
+  const auto json = nlohmann::json::parse(read_all(run.output + ".report.json"));
+  EXPECT_EQ(json["size"]["output_bytes"].get<int64_t>(), r.output_bytes);
+  const std::string log = read_all(run.dir.file("stage1_compression.log"));
+  EXPECT_NE(log.find("stage encoding: done"), std::string::npos);
+  EXPECT_NE(log.find("[info]"), std::string::npos);
+}
+
+TEST(Stage1Pipeline, FileReloadsWithTheSameFigures) {
+  auto& run = shared();
+  LoadedModel m = open_model(run.output, "");
+  EXPECT_EQ(m.tokenizer->kind(), "llama2c");  // embedded: the file is self-contained
+  auto docs = read_documents(test::valid_text());
+  docs.resize(12);
+  const auto r = evaluate_documents(m.model, tokenize_documents(docs, *m.tokenizer, 512));
+  EXPECT_EQ(r.top1, run.report.after.top1);
+  EXPECT_EQ(r.tokens, run.report.after.tokens);
+}
+
+TEST(Stage1Pipeline, PythonOpensWithWeightsOnlyAndReferenceDecoderMatchesStage1Decode) {
+  auto& run = shared();
+  const std::string decoded_cpp = run.dir.file("decoded_cpp.pt");
+  auto r = test::run_command(test::stage1_binary() + " decode " + run.output + " --output " + decoded_cpp);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string script = std::string(SEEDFORGE_SOURCE_DIR) + "/python/stage1_decode.py";
+  const std::string check = R"(
+import sys, torch
+sys.path.insert(0, sys.argv[1])
+import stage1_decode
+f = torch.load(sys.argv[2], weights_only=True)
+assert f["format"] == "seedforge.stage1" and f["format_version"] == 1
+py = stage1_decode.decode(sys.argv[2])
+cpp = torch.load(sys.argv[3], weights_only=True)
+assert sorted(py) == sorted(cpp), (sorted(py)[:3], sorted(cpp)[:3])
+for k in py:
+    assert py[k].dtype == cpp[k].dtype == torch.float32, k
+    assert py[k].shape == cpp[k].shape, k
+    assert torch.equal(py[k], cpp[k]), (k, (py[k] - cpp[k]).abs().max().item())
+print("identical", len(py))
+)";
+  test::write_text(run.dir.file("check.py"), check);
+  r = test::run_command(test::python() + " " + run.dir.file("check.py") + " " + std::string(SEEDFORGE_SOURCE_DIR) +
+                        "/python " + run.output + " " + decoded_cpp);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("identical 47"), std::string::npos) << r.output;
+}
+
+TEST(Stage1Pipeline, SameInputConfigAndSeedGiveByteIdenticalFile) {
+  auto& run = shared();
+  const std::string again = run.dir.file("again.stage1.pt");
+  run_stage1(test::stories_model(), again, test::tiny_config());
+  EXPECT_EQ(read_all(again), read_all(run.output));
+}
+
+TEST(Stage1Pipeline, DryRunSizeEstimateWithinFivePercent) {
+  auto& run = shared();
+  const Stage1Plan plan = plan_stage1(test::stories_model(), run.dir.file("never-written.stage1.pt"), test::tiny_config());
+  EXPECT_FALSE(std::filesystem::exists(run.dir.file("never-written.stage1.pt")));
+  const double rel = std::abs(double(plan.estimated_output_bytes - run.report.output_bytes)) / double(run.report.output_bytes);
+  EXPECT_LT(rel, 0.05) << plan.estimated_output_bytes << " vs " << run.report.output_bytes;
+  EXPECT_EQ(plan.train_steps, 4);
+  EXPECT_EQ(plan.tensors.size(), 47u);
+}
+
+TEST(Stage1Pipeline, EvalOfFileEqualsEvalOfDecodedStateDictWithFullPrecisionActivations) {
+  // With activation_bits 0 the decoded weights are the whole model, so a
+  // plain .pt state dict of them evaluates exactly like the .stage1.pt.
+  test::TempDir dir;
+  const std::string out = dir.file("fp-act.stage1.pt");
+  run_stage1(test::stories_model(), out, test::tiny_config(2, 0));
+  auto r = test::run_command(test::stage1_binary() + " decode " + out + " --output " + dir.file("decoded.pt"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // The decoded .pt has no tokenizer or config beside it: give both.
+  test::write_text(dir.file("config.json"), R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 64,
+    "intermediate_size": 172, "num_hidden_layers": 5, "num_attention_heads": 8, "num_key_value_heads": 4,
+    "vocab_size": 512, "max_position_embeddings": 512, "rms_norm_eps": 1e-05, "rope_theta": 10000.0,
+    "tie_word_embeddings": true, "bos_token_id": 1, "eos_token_id": 2})");
+  const std::string args = " --text " + test::valid_text() + " --max-docs 30 --json 2>/dev/null";
+  auto a = test::run_command(test::stage1_binary() + " eval --model " + out + args);
+  auto b = test::run_command(test::stage1_binary() + " eval --model " + dir.file("decoded.pt") + " --tokenizer " +
+                             test::stories_tokenizer() + args);
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  ASSERT_EQ(b.exit_code, 0) << b.output;
+  const auto ja = nlohmann::json::parse(a.output), jb = nlohmann::json::parse(b.output);
+  EXPECT_EQ(ja["tokens"], jb["tokens"]);
+  EXPECT_EQ(ja["top1"].get<double>(), jb["top1"].get<double>());
+  EXPECT_EQ(ja["perplexity"].get<double>(), jb["perplexity"].get<double>());
+}
+
+TEST(Stage1File, CorruptAndFutureFilesAreRefused) {
+  auto& run = shared();
+  const std::string bytes = read_all(run.output);
+  test::TempDir dir;
+  test::write_text(dir.file("truncated.stage1.pt"), bytes.substr(0, bytes.size() / 2));
+  try {
+    read_stage1_file(dir.file("truncated.stage1.pt"));
+    FAIL() << "truncated file accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("truncated.stage1.pt"), std::string::npos) << e.what();
+  }
+  // A future format_version, written with the same writer.
+  Stage1File f = read_stage1_file(run.output);
+  PtValue root = read_pt_file(run.output);
+  root.set("format_version", PtValue::of_int(99));
+  write_pt_file(dir.file("future.stage1.pt"), root);
+  try {
+    read_stage1_file(dir.file("future.stage1.pt"));
+    FAIL() << "future version accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("format_version 99"), std::string::npos) << e.what();
+  }
+  // A payload of the wrong size names the tensor.
+  PtValue broken = read_pt_file(run.output);
+  for (auto& [key, entry] : broken.entries()) {
+    if (key.as_string() != "tensors") continue;
+    for (auto& [name, t] : entry.entries()) {
+      if (name.as_string() == "model.layers.0.self_attn.q_proj.weight") {
+        t.set("packed", PtValue::of_tensor(torch::zeros({10}, torch::kUInt8)));
+      }
+    }
+  }
+  write_pt_file(dir.file("broken.stage1.pt"), broken);
+  try {
+    read_stage1_file(dir.file("broken.stage1.pt"));
+    FAIL() << "broken payload accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model.layers.0.self_attn.q_proj.weight"), std::string::npos) << e.what();
+  }
+  (void)f;
+}

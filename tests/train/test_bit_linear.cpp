@@ -1,0 +1,191 @@
+// BitLinear: the quantizers on hand-computed inputs, the straight-through
+// gradients as identities, lambda blending, conversion of a model and the
+// ternary state dict.
+#include <torch/torch.h>
+
+#include "common/error.h"
+#include "test_util.h"
+#include "train/bit_linear.h"
+#include "train/train_test_util.h"
+
+using namespace seedforge;
+using test::max_abs_diff;
+
+TEST(TernaryQuantizer, PerTensorKnownValues) {
+  // mean |W| = (0.5 + 1 + 0 + 2 + 0.1 + 0.3 + 0.6 + 1.5) / 8 = 0.75
+  const auto w = torch::tensor({0.5f, -1.0f, 0.0f, 2.0f, 0.1f, -0.3f, 0.6f, -1.5f}).view({2, 4});
+  const auto gamma = ternary_scale(w, /*per_row=*/false);
+  EXPECT_FLOAT_EQ(gamma.item<float>(), 0.75f);
+  // W / 0.75001: 0.667 -1.333 0 2.667 | 0.133 -0.4 0.8 -2 -> round, clip
+  const auto trits = ternary_trits(w, gamma);
+  EXPECT_EQ(trits.scalar_type(), torch::kInt8);
+  const auto expected = torch::tensor({1, -1, 0, 1, 0, 0, 1, -1}, torch::kInt8).view({2, 4});
+  EXPECT_TRUE(torch::equal(trits, expected)) << trits;
+  const auto q = quantize_weight_ternary(w, false);
+  EXPECT_TRUE(torch::equal(q, expected.to(torch::kFloat32) * 0.75f)) << q;
+}
+
+TEST(TernaryQuantizer, PerRowKnownValues) {
+  // row 0: mean |.| = 0.875, row 1: 0.625
+  const auto w = torch::tensor({0.5f, -1.0f, 0.0f, 2.0f, 0.1f, -0.3f, 0.6f, -1.5f}).view({2, 4});
+  const auto gamma = ternary_scale(w, /*per_row=*/true);
+  ASSERT_EQ(gamma.sizes(), (std::vector<int64_t>{2, 1}));
+  EXPECT_FLOAT_EQ(gamma[0][0].item<float>(), 0.875f);
+  EXPECT_FLOAT_EQ(gamma[1][0].item<float>(), 0.625f);
+  // row 0 / 0.87501: 0.571 -1.143 0 2.286 -> 1 -1 0 1; row 1 / 0.62501: 0.16 -0.48 0.96 -2.4 -> 0 0 1 -1
+  const auto expected = torch::tensor({1, -1, 0, 1, 0, 0, 1, -1}, torch::kInt8).view({2, 4});
+  EXPECT_TRUE(torch::equal(ternary_trits(w, gamma), expected));
+  const auto q = quantize_weight_ternary(w, true);
+  EXPECT_FLOAT_EQ(q[0][0].item<float>(), 0.875f);
+  EXPECT_FLOAT_EQ(q[1][3].item<float>(), -0.625f);
+}
+
+TEST(TernaryQuantizer, ZeroTensorGivesZeroTritsNotNan) {
+  const auto w = torch::zeros({3, 5});
+  EXPECT_TRUE(torch::equal(ternary_trits(w, ternary_scale(w, false)), torch::zeros({3, 5}, torch::kInt8)));
+  EXPECT_TRUE(torch::equal(quantize_weight_ternary(w, true), w));
+}
+
+TEST(ActivationQuantizer, EightBitKnownValues) {
+  // max |x| = 2 -> scale 127 / 2 = 63.5: 1 -> 63.5 -> 64 (half to even), -0.5 -> -31.75 -> -32,
+  // 0.25 -> 15.875 -> 16, 2 -> 127
+  const auto x = torch::tensor({1.0f, -0.5f, 0.25f, 2.0f, 0.0f, 0.0f, 0.0f, 0.0f}).view({2, 4});
+  const auto q = quantize_activations(x, 8);
+  const float s = 63.5f;
+  const auto expected = torch::tensor({64.0f / s, -32.0f / s, 16.0f / s, 127.0f / s, 0.0f, 0.0f, 0.0f, 0.0f}).view({2, 4});
+  EXPECT_TRUE(torch::equal(q, expected)) << q;  // the all-zero token stays zero
+}
+
+TEST(ActivationQuantizer, OtherWidthsAndOff) {
+  // 4 bits: Qp = 7; max 1 -> levels k / 7
+  const auto x = torch::tensor({1.0f, 0.5f, -0.3f, 0.07f});
+  const auto q = quantize_activations(x, 4);
+  const auto expected = torch::tensor({7.0f / 7, 4.0f / 7, -2.0f / 7, 0.0f / 7});  // 3.5 -> 4 (even), -2.1 -> -2, 0.49 -> 0
+  EXPECT_TRUE(torch::allclose(q, expected, 0, 1e-7)) << q;
+  EXPECT_TRUE(torch::equal(quantize_activations(x, 0), x));
+  // A token is quantized over its own max: rows are independent.
+  const auto two = torch::tensor({1.0f, 0.5f, 100.0f, 50.0f}).view({2, 2});
+  const auto q2 = quantize_activations(two, 8);
+  EXPECT_FLOAT_EQ(q2[1][0].item<float>(), 100.0f);
+  EXPECT_NEAR(q2[0][1].item<float>(), 64.0f / 127.0f, 1e-7);
+  // At most 2^b - 1 distinct levels per token.
+  const auto r = torch::randn({1, 4096});
+  EXPECT_LE(std::get<0>(torch::_unique(quantize_activations(r, 4))).numel(), 15);
+}
+
+TEST(StraightThrough, GradientsAreIdentitiesAtAnyLambda) {
+  torch::manual_seed(3);
+  for (double lambda : {0.0, 0.3, 1.0}) {
+    for (bool per_row : {false, true}) {
+      const auto w0 = torch::randn({6, 8}) * 0.2;
+      const auto x = torch::randn({2, 3, 8}).requires_grad_(true);
+      const auto g = torch::randn({2, 3, 6});
+      BitNetOptions options;
+      options.per_row_scale = per_row;
+      LinearLayer layer = make_bit_linear(w0.clone(), torch::Tensor(), options);
+      dynamic_cast<BitLinearImpl*>(layer.ptr().get())->set_lambda(lambda);
+      const auto y = layer->forward(x);
+      (y * g).sum().backward();
+      // The effective tensors the layer multiplied, written out independently.
+      const auto w_eff = w0 + lambda * (quantize_weight_ternary(w0, per_row) - w0);
+      const auto x_eff = x.detach() + lambda * (quantize_activations(x.detach(), 8) - x.detach());
+      EXPECT_LT(max_abs_diff(y, torch::matmul(x_eff, w_eff.t())), 1e-5) << "lambda " << lambda;
+      // dL/dW = g^T x_eff and dL/dx = g W_eff: the quantizers pass gradients through unchanged.
+      const auto gw = torch::matmul(g.reshape({-1, 6}).t(), x_eff.reshape({-1, 8}));
+      EXPECT_LT(max_abs_diff(layer->weight.grad(), gw), 1e-5) << "lambda " << lambda;
+      EXPECT_LT(max_abs_diff(x.grad(), torch::matmul(g, w_eff)), 1e-5) << "lambda " << lambda;
+    }
+  }
+}
+
+TEST(StraightThrough, LambdaOneIsExactlyTheQuantizedModelAndZeroTheDenseOne) {
+  torch::manual_seed(4);
+  const auto w = torch::randn({5, 7});
+  const auto x = torch::randn({4, 7});
+  LinearLayer layer = make_bit_linear(w.clone(), torch::Tensor(), BitNetOptions{});
+  auto* bit = dynamic_cast<BitLinearImpl*>(layer.ptr().get());
+  torch::NoGradGuard no_grad;
+  bit->set_lambda(1.0);
+  EXPECT_TRUE(torch::equal(layer->forward(x),
+                           torch::nn::functional::linear(quantize_activations(x, 8), quantize_weight_ternary(w, false))));
+  bit->set_lambda(0.0);
+  EXPECT_TRUE(torch::equal(layer->forward(x), torch::nn::functional::linear(x, w)));
+}
+
+TEST(StraightThrough, InputNormIsParameterFreeRms) {
+  torch::manual_seed(5);
+  const auto x = torch::randn({3, 8}) * 4.0;
+  const auto n = bitnet_input_norm(x);
+  EXPECT_LT(max_abs_diff(n.pow(2).mean(-1), torch::ones({3})), 1e-5);
+  BitNetOptions options;
+  options.input_norm = true;
+  options.activation_bits = 0;
+  const auto w = torch::randn({2, 8});
+  LinearLayer layer = make_bit_linear(w.clone(), torch::Tensor(), options);
+  dynamic_cast<BitLinearImpl*>(layer.ptr().get())->set_lambda(0.0);
+  torch::NoGradGuard no_grad;
+  EXPECT_LT(max_abs_diff(layer->forward(x), torch::matmul(n, w.t())), 1e-6);
+}
+
+TEST(ConvertToBitnet, SwapsTheSevenProjectionsKeepingWeights) {
+  Transformer model = test::tiny_model(11);
+  const StateDict before = model_state_dict(model);
+  torch::Tensor q_weight = model->model->layers[0]->as<DecoderLayerImpl>()->self_attn->q_proj->weight;
+  torch::Tensor dense_logits;
+  const auto tokens = torch::randint(0, 32, {2, 9}, torch::kInt64);
+  {
+    torch::NoGradGuard no_grad;
+    dense_logits = model->forward(tokens);
+  }
+  EXPECT_FALSE(is_bitnet(model));
+  convert_to_bitnet(model, BitNetOptions{});
+  EXPECT_TRUE(is_bitnet(model));
+  // Same names, same values, and the very same tensor (no copy).
+  const StateDict after = model_state_dict(model);
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < after.size(); ++i) {
+    EXPECT_EQ(after[i].first, before[i].first);
+    EXPECT_TRUE(torch::equal(after[i].second, before[i].second)) << after[i].first;
+  }
+  EXPECT_TRUE(model->model->layers[0]->as<DecoderLayerImpl>()->self_attn->q_proj->weight.is_same(q_weight));
+  const auto layers = bit_linear_layers(model);
+  ASSERT_EQ(layers.size(), 14u);
+  const auto names = projection_names(model->config());
+  for (size_t i = 0; i < layers.size(); ++i) EXPECT_EQ(layers[i].first, names[i]);
+  // lambda 0 = the dense model; lambda 1 changes it.
+  torch::NoGradGuard no_grad;
+  set_bitnet_lambda(model, 0.0);
+  EXPECT_TRUE(torch::equal(model->forward(tokens), dense_logits));
+  set_bitnet_lambda(model, 1.0);
+  EXPECT_GT(max_abs_diff(model->forward(tokens), dense_logits), 1e-3);
+  EXPECT_THROW(convert_to_bitnet(model, BitNetOptions{}), Error);
+  BitNetOptions bad;
+  bad.activation_bits = 1;
+  Transformer other = test::tiny_model(12);
+  EXPECT_THROW(convert_to_bitnet(other, bad), Error);
+}
+
+TEST(TernaryStateDict, DequantizedWeightsAreWhatTheModelRunsAtLambdaOne) {
+  for (bool per_row : {false, true}) {
+    Transformer model = test::tiny_model(21);
+    BitNetOptions options;
+    options.per_row_scale = per_row;
+    options.activation_bits = 0;  // so that a dense model can reproduce it
+    convert_to_bitnet(model, options);
+    const auto ternary = ternary_weights(model);
+    ASSERT_EQ(ternary.size(), 14u);
+    for (const auto& t : ternary) {
+      EXPECT_EQ(t.trits.scalar_type(), torch::kInt8);
+      EXPECT_LE(t.trits.abs().max().item<int>(), 1);
+      EXPECT_EQ(t.scale.dim(), per_row ? 1 : 0);
+      const auto scale = per_row ? t.scale.unsqueeze(1) : t.scale;
+      EXPECT_TRUE(torch::equal(t.dequantized, t.trits.to(torch::kFloat32) * scale)) << t.name;
+    }
+    // A dense model loaded with ternary_state_dict() gives the BitNet model's logits exactly.
+    Transformer dense = build_model(model->config(), ternary_state_dict(model), "ternary state dict");
+    const auto tokens = torch::randint(0, 32, {2, 12}, torch::kInt64);
+    torch::NoGradGuard no_grad;
+    set_bitnet_lambda(model, 1.0);
+    EXPECT_TRUE(torch::equal(dense->forward(tokens), model->forward(tokens)));
+  }
+}

@@ -1,0 +1,61 @@
+// stage1 --input raw.ckpt --output model.stage1.pt [--config config.json]:
+// the Stage-1 pipeline. Exit 0 when the constraints hold, 3 when the output
+// was written but a constraint failed.
+#include <iostream>
+
+#include "commands.h"
+#include "common/error.h"
+#include "config/stage1_config.h"
+#include "pipeline/plan_stage1.h"
+#include "pipeline/run_stage1.h"
+
+namespace seedforge::cli {
+
+namespace {
+struct RunArgs {
+  std::string input, output, config, report;
+  bool resume = false, dry_run = false;
+  std::string metrics_file, pushgateway;
+  int metrics_port = -1;
+};
+}  // namespace
+
+void add_run_options(CLI::App& app) {
+  auto args = std::make_shared<RunArgs>();
+  app.add_option("--input", args->input, "Raw checkpoint: llama2.c .bin, PyTorch .pt/.bin/.ckpt, safetensors, HF folder");
+  app.add_option("--output", args->output, "Where to write the compressed model (model.stage1.pt)");
+  app.add_option("--config", args->config, "Stage-1 JSON config (stage1 config --print-defaults shows every key)");
+  app.add_option("--report", args->report, "Report JSON path (default: <output>.report.json)");
+  app.add_flag("--resume", args->resume, "Continue fine-tuning from the last checkpoint of an interrupted run");
+  app.add_flag("--dry-run", args->dry_run, "Load and plan only: stages, codecs, estimated size, memory and time");
+  app.add_option("--metrics-file", args->metrics_file, "Write final Prometheus metrics here (textfile collector)");
+  app.add_option("--metrics-port", args->metrics_port, "Serve /metrics on 127.0.0.1:PORT during the run")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--pushgateway", args->pushgateway, "Push final metrics to this Prometheus Pushgateway URL");
+  app.final_callback([args, &app] {
+    if (app.get_subcommands().size() > 0) return;  // a subcommand ran instead
+    if (args->input.empty() || args->output.empty()) {
+      throw usage_error("stage1 needs --input and --output (or a subcommand); see stage1 --help");
+    }
+    Stage1Config config = args->config.empty() ? default_stage1_config() : load_stage1_config(args->config);
+    if (!args->metrics_file.empty()) config.output.metrics_file = args->metrics_file;
+    if (!args->pushgateway.empty()) config.output.pushgateway_url = args->pushgateway;
+    if (args->metrics_port >= 0) config.output.metrics_port = args->metrics_port;
+    if (global_options().threads > 0) config.hardware.threads = global_options().threads;
+    validate(config, args->config.empty() ? "defaults" : args->config);
+    if (args->dry_run) {
+      const Stage1Plan plan = plan_stage1(args->input, args->output, config);
+      std::cout << plan_markdown(plan);
+      return;
+    }
+    Stage1RunOptions options;
+    options.report_path = args->report;
+    options.resume = args->resume;
+    options.verbose = global_options().verbose;
+    const Stage1Report report = run_stage1(args->input, args->output, config, options);
+    std::cout << report_markdown(report);
+    if (!report.constraints_ok()) exit_code() = 3;
+  });
+}
+
+}  // namespace seedforge::cli

@@ -1,0 +1,58 @@
+// stage1: the seedforge command-line tool. A thin main: parse flags, call one
+// library function per subcommand, map errors to exit codes:
+//   0 success, 1 failure, 2 usage or config error, 3 output written but a
+//   Stage-1 constraint failed.
+#include <iostream>
+
+#include "commands.h"
+#include "common/error.h"
+#include "runtime/threads.h"
+
+namespace seedforge::cli {
+
+GlobalOptions& global_options() {
+  static GlobalOptions options;
+  return options;
+}
+
+int& exit_code() {
+  static int code = 0;
+  return code;
+}
+
+}  // namespace seedforge::cli
+
+int main(int argc, char** argv) {
+  using namespace seedforge;
+  CLI::App app{"seedforge stage1: compress LLM checkpoints with BitNet b1.58 ternary fine-tuning and SeedLM encoding"};
+  app.set_version_flag("--version", std::string("stage1 (seedforge) ") + SEEDFORGE_VERSION);
+  app.option_defaults()->always_capture_default();
+  auto& global = cli::global_options();
+  app.add_option("--threads", global.threads, "CPU threads for tensor math (0 = one per core)")->check(CLI::NonNegativeNumber);
+  app.add_flag("-v,--verbose", global.verbose, "More log output");
+  app.require_subcommand(0, 1);
+  cli::add_run_options(app);
+  cli::add_eval_command(app);
+  cli::add_generate_command(app);
+  cli::add_finetune_command(app);
+  cli::add_config_command(app);
+  cli::add_inspect_command(app);
+  cli::add_decode_command(app);
+  app.parse_complete_callback([&] { configure_threads(global.threads); });
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  } catch (const Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return e.kind() == ErrorKind::kUsage ? 2 : 1;
+  } catch (const c10::Error& e) {
+    std::cerr << "error: " << e.what_without_backtrace() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  return cli::exit_code();
+}
