@@ -9,7 +9,10 @@ namespace seedforge {
 
 namespace {
 
-bool blank(const std::string& line) { return line.find_first_not_of(" \t\r") == std::string::npos; }
+// Only an empty line separates paragraphs (a line of spaces belongs to its
+// paragraph), as Python's text.split("\n\n") and awk's paragraph mode see it.
+bool blank(const std::string& line) { return line.empty(); }
+bool whitespace_only(const std::string& s) { return s.find_first_not_of(" \t\r\n") == std::string::npos; }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -32,7 +35,7 @@ std::vector<std::string> split_lines(const std::string& text) {
 std::vector<std::string> read_jsonl(const std::string& path, const std::vector<std::string>& lines) {
   std::vector<std::string> docs;
   for (size_t i = 0; i < lines.size(); ++i) {
-    if (blank(lines[i])) continue;
+    if (whitespace_only(lines[i])) continue;
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(lines[i]);
@@ -58,7 +61,7 @@ std::vector<std::string> read_documents(const std::string& path) {
     jsonl = true;
     bool any = false;
     for (const auto& line : lines) {
-      if (blank(line)) continue;
+      if (whitespace_only(line)) continue;
       any = true;
       if (line[line.find_first_not_of(" \t")] != '{') jsonl = false;
     }
@@ -71,14 +74,14 @@ std::vector<std::string> read_documents(const std::string& path) {
     std::string current;
     for (const auto& line : lines) {
       if (blank(line)) {
-        if (!current.empty()) docs.push_back(std::move(current));
+        if (!whitespace_only(current)) docs.push_back(std::move(current));
         current.clear();
       } else {
         if (!current.empty()) current += '\n';
         current += line;
       }
     }
-    if (!current.empty()) docs.push_back(std::move(current));
+    if (!whitespace_only(current)) docs.push_back(std::move(current));
   }
   if (docs.empty()) throw input_error("'", path, "' holds no documents (empty file?)");
   return docs;

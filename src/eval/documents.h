@@ -11,8 +11,10 @@
 
 namespace seedforge {
 
-// Paragraphs of a text file: runs of non-empty lines, joined with '\n'
-// (a line holding only spaces/CR counts as empty). A .jsonl file (by
+// Paragraphs of a text file: runs of non-empty lines, joined with '\n'. Only
+// an empty line separates paragraphs (a line of spaces stays inside its
+// paragraph, as with Python's text.split("\n\n")); whitespace-only
+// paragraphs are dropped. A .jsonl file (by
 // extension, or when every non-empty line starts with '{') yields the "text"
 // field of each line. Throws input_error for a missing or document-less file.
 std::vector<std::string> read_documents(const std::string& path);

@@ -59,7 +59,7 @@ ModelEvaluation evaluate_model(const std::string& path, const std::string& token
     const auto tokens = tokenize_documents(documents, *loaded.tokenizer, window);
     ProgressIndicator progress("text " + label + " documents", delay);
     TextEvalOptions options;
-    options.batch_tokens = request.batch_tokens;
+    if (request.batch_tokens > 0) options.batch_tokens = request.batch_tokens;
     options.device = device;
     options.progress = progress.callback();
     out.text = evaluate_documents(loaded.model, tokens, options);
@@ -67,7 +67,7 @@ ModelEvaluation evaluate_model(const std::string& path, const std::string& token
   if (!tasks.empty()) {
     ProgressIndicator progress("hellaswag " + label + " endings", delay);
     MultipleChoiceOptions options;
-    options.batch_tokens = request.batch_tokens;
+    if (request.batch_tokens > 0) options.batch_tokens = request.batch_tokens;
     options.max_seq_len = window;
     options.device = device;
     options.progress = progress.callback();
@@ -186,7 +186,7 @@ Retention compute_retention(const ModelEvaluation& model, const ModelEvaluation&
 
 EvalReport run_evaluation(const EvalRequest& request) {
   if (request.model.empty()) throw usage_error("eval: --model is required");
-  if (request.batch_tokens <= 0) throw usage_error("--batch-tokens must be positive, got ", request.batch_tokens);
+  if (request.batch_tokens < 0) throw usage_error("--batch-tokens must be >= 0, got ", request.batch_tokens);
   const torch::Device device = parse_device(request.device);
   EvalReport report;
   report.device = device.str();

@@ -31,7 +31,7 @@ struct EvalRequest {
   std::string compare;            // original model; "" = no comparison
   std::string compare_tokenizer;  // "" = the same as `tokenizer`
   std::string device = "cpu";     // torch device string: "cpu", "cuda", "cuda:1"
-  int64_t batch_tokens = 16384;   // padded tokens per forward pass
+  int64_t batch_tokens = 0;       // padded tokens per forward pass; 0 = each evaluator's default
   bool progress = true;           // progress lines on stderr for long phases
 };
 

@@ -2,7 +2,9 @@
 // Llama 2's tokenizer.model) through libsentencepiece.
 //
 // Encoding and decoding are the library's own (EncodeAsIds / DecodeIds), so
-// the results equal spm_encode / spm_decode for the same model.
+// the results equal spm_encode / spm_decode for the same model. The library
+// lives in a dlopen()ed module (spm_module_api.h says why): found at
+// $SEEDFORGE_SPM_MODULE, else where the build put it, else beside the program.
 #pragma once
 
 #include <cstdint>
@@ -11,10 +13,6 @@
 #include <vector>
 
 #include "tokenizer/tokenizer.h"
-
-namespace sentencepiece {
-class SentencePieceProcessor;
-}
 
 namespace seedforge {
 
@@ -37,11 +35,16 @@ class SentencePieceTokenizer : public Tokenizer {
   std::string kind() const override { return "sentencepiece"; }
   std::string to_bytes() const override;
 
+  struct Module;  // the dlopen()ed module's entry points
+
  private:
   void check_id(int32_t id) const;
+  std::string piece(int32_t id) const;
 
   std::string where_;
-  std::unique_ptr<sentencepiece::SentencePieceProcessor> processor_;
+  const Module* module_ = nullptr;  // process-wide, loaded once
+  void* handle_ = nullptr;
+  int32_t vocab_size_ = 0, bos_id_ = -1, eos_id_ = -1;
 };
 
 }  // namespace seedforge

@@ -119,6 +119,50 @@ MicroBatchLoss micro_batch_loss(Transformer& student, Transformer* teacher, cons
   return out;
 }
 
+std::unique_ptr<torch::optim::AdamW> make_optimizer(Transformer& student, const TrainOptions& options) {
+  std::vector<torch::Tensor> decay, no_decay;
+  for (auto& p : student->parameters()) {
+    if (p.requires_grad()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
+  }
+  auto adamw = [&](double weight_decay) {
+    return std::make_unique<torch::optim::AdamWOptions>(
+        torch::optim::AdamWOptions(options.lr).betas({options.beta1, options.beta2}).eps(1e-8).weight_decay(weight_decay));
+  };
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, adamw(options.weight_decay));
+  groups.emplace_back(no_decay, adamw(0.0));
+  return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(options.lr));
+}
+
+StepStats optimizer_step(Transformer& student, Transformer* teacher, const std::vector<torch::Tensor>& micro_batches,
+                         torch::optim::Optimizer& optimizer, double lr, const TrainOptions& options, bool bf16,
+                         bool activation_checkpointing, const std::string& where) {
+  set_learning_rate(optimizer, lr);
+  optimizer.zero_grad();
+  StepStats stats;
+  const double n = double(micro_batches.size());
+  for (size_t m = 0; m < micro_batches.size(); ++m) {
+    const MicroBatchLoss l = micro_batch_loss(student, teacher, micro_batches[m], options, bf16, activation_checkpointing);
+    const double loss = l.loss.item<double>();
+    const double ce = l.ce.item<double>();
+    const double kd = l.kd.item<double>();
+    if (!std::isfinite(loss)) {
+      throw runtime_error("training diverged: the loss is ", loss, " at ", where, " (micro-batch ", m + 1, " of ",
+                          micro_batches.size(), "; cross-entropy ", ce, ", distillation ", kd, "; lr ", fmt(lr),
+                          "): lower bitnet.lr or set bitnet.grad_clip");
+    }
+    (l.loss / n).backward();
+    stats.loss += loss / n;
+    stats.ce += ce / n;
+    stats.kd += kd / n;
+  }
+  std::vector<torch::Tensor> params;
+  for (const auto& group : optimizer.param_groups()) params.insert(params.end(), group.params().begin(), group.params().end());
+  stats.grad_norm = clip_gradients(params, options.grad_clip);
+  optimizer.step();
+  return stats;
+}
+
 FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const TrainData& data,
                                const TrainOptions& options, const FinetuneHooks& hooks) {
   auto log = [&](const std::string& line) {
@@ -178,20 +222,8 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
   }
   Transformer* kd_teacher = use_teacher ? teacher : nullptr;
 
-  std::vector<torch::Tensor> params, decay, no_decay;
-  for (auto& p : student->parameters()) {
-    if (!p.requires_grad()) continue;
-    params.push_back(p);
-    (p.dim() >= 2 ? decay : no_decay).push_back(p);
-  }
-  auto adamw = [&](double weight_decay) {
-    return std::make_unique<torch::optim::AdamWOptions>(
-        torch::optim::AdamWOptions(options.lr).betas({options.beta1, options.beta2}).eps(1e-8).weight_decay(weight_decay));
-  };
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, adamw(options.weight_decay));
-  groups.emplace_back(no_decay, adamw(0.0));
-  torch::optim::AdamW optimizer(groups, torch::optim::AdamWOptions(options.lr));
+  std::unique_ptr<torch::optim::AdamW> optimizer_owner = make_optimizer(student, options);
+  torch::optim::AdamW& optimizer = *optimizer_owner;
 
   if (options.resume) {
     TrainCheckpoint c = load_train_checkpoint(ckpt_path, &optimizer);
@@ -259,38 +291,23 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
     const double lambda = lambda_at(step, total, options.warmup_fraction, options.schedule);
     const double lr = lr_at(step, total, options.lr, options.lr_warmup_steps, options.lr_schedule);
     set_bitnet_lambda(student, lambda);
-    set_learning_rate(optimizer, lr);
-    optimizer.zero_grad();
-    double loss_sum = 0.0, ce_sum = 0.0, kd_sum = 0.0;
-    int64_t epoch = 0;
+    const int64_t first_row = step * options.grad_accum * rows;
+    const int64_t epoch = sampler.epoch_of(first_row);
+    std::vector<torch::Tensor> micro_batches;
     for (int64_t m = 0; m < options.grad_accum; ++m) {
-      const int64_t first = (step * options.grad_accum + m) * rows;
-      if (m == 0) epoch = sampler.epoch_of(first);
       auto idx = index.accessor<int64_t, 1>();
-      for (int64_t r = 0; r < rows; ++r) idx[r] = sampler.window_at(first + r);
-      const torch::Tensor batch = windows.index_select(0, index.to(device));  // [B, T+1]
-      const MicroBatchLoss l = micro_batch_loss(student, kd_teacher, batch, options, bf16, checkpointing);
-      const double loss = l.loss.item<double>();
-      const double ce = l.ce.item<double>();
-      const double kd = l.kd.item<double>();
-      if (!std::isfinite(loss)) {
-        throw runtime_error("training diverged: the loss is ", loss, " at step ", step + 1, " of ", total,
-                            " (micro-batch ", m + 1, " of ", options.grad_accum, "; cross-entropy ", ce,
-                            ", distillation ", kd, "; lambda ", fmt(lambda), ", lr ", fmt(lr),
-                            "): lower bitnet.lr or set bitnet.grad_clip",
-                            options.checkpoint_every > 0 ? concat("; the last checkpoint is in ", ckpt_path) : "");
-      }
-      (l.loss / double(options.grad_accum)).backward();
-      loss_sum += loss;
-      ce_sum += ce;
-      kd_sum += kd;
+      for (int64_t r = 0; r < rows; ++r) idx[r] = sampler.window_at(first_row + m * rows + r);
+      micro_batches.push_back(windows.index_select(0, index.to(device)));  // [B, T+1]
     }
-    const double grad_norm = clip_gradients(params, options.grad_clip);
-    optimizer.step();
+    const std::string where =
+        concat("step ", step + 1, " of ", total, " (lambda ", fmt(lambda), ")",
+               options.checkpoint_every > 0 ? concat("; the last checkpoint is in ", ckpt_path) : "");
+    const StepStats stats =
+        optimizer_step(student, kd_teacher, micro_batches, optimizer, lr, options, bf16, checkpointing, where);
     train_seconds += seconds_since(step_start);
 
     const int64_t done = step + 1;
-    result.losses.push_back(loss_sum / double(options.grad_accum));
+    result.losses.push_back(stats.loss);
     result.train_tokens += options.grad_accum * rows * t;
     StepReport report;
     report.step = done;
@@ -299,9 +316,9 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
     report.lambda = lambda;
     report.lr = lr;
     report.loss = result.losses.back();
-    report.ce = ce_sum / double(options.grad_accum);
-    report.kd = kd_sum / double(options.grad_accum);
-    report.grad_norm = grad_norm;
+    report.ce = stats.ce;
+    report.kd = stats.kd;
+    report.grad_norm = stats.grad_norm;
     report.elapsed_seconds = train_seconds;
     report.tokens_per_second = train_seconds > 0 ? double(result.train_tokens) / train_seconds : 0.0;
     report.eta_seconds = train_seconds / double(done - result.start_step) * double(total - done);

@@ -56,11 +56,27 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
                                const TrainOptions& options, const FinetuneHooks& hooks = {});
 
 // The loss of one micro-batch, as the trainer computes it (exposed for tests and
-// benchmarks): tokens [B, T+1] int64 -> {loss, ce, kd} scalars; kd is 0 without a teacher.
+// benchmarks): windows [B, T+1] int64 -> {loss, ce, kd} scalars; kd is 0 without a teacher.
 struct MicroBatchLoss {
   torch::Tensor loss, ce, kd;
 };
 MicroBatchLoss micro_batch_loss(Transformer& student, Transformer* teacher, const torch::Tensor& windows,
                                 const TrainOptions& options, bool bf16, bool activation_checkpointing);
+
+// AdamW over the student's trainable parameters: decoupled weight decay on
+// matrices, none on vectors (norm weights, biases), eps 1e-8.
+std::unique_ptr<torch::optim::AdamW> make_optimizer(Transformer& student, const TrainOptions& options);
+
+// One optimizer step, the trainer's inner loop: zero the gradients, forward and
+// backward every micro-batch (loss / micro-batches), clip, AdamW step with `lr`.
+// Lambda must already be set on the student. Throws runtime_error on a non-finite
+// loss, before backward; `where` ("step 12 of 100") goes into that message.
+struct StepStats {
+  double loss = 0.0, ce = 0.0, kd = 0.0;  // means over the micro-batches
+  double grad_norm = 0.0;                 // before clipping
+};
+StepStats optimizer_step(Transformer& student, Transformer* teacher, const std::vector<torch::Tensor>& micro_batches,
+                         torch::optim::Optimizer& optimizer, double lr, const TrainOptions& options, bool bf16,
+                         bool activation_checkpointing, const std::string& where);
 
 }  // namespace seedforge

@@ -1,6 +1,7 @@
 // stage1's evaluation against the reference figures of ../shared/data/README.md
 // (an independent implementation): scored tokens, perplexity, top-1; and the
 // greedy story.
+#include "common/error.h"
 #include "eval/documents.h"
 #include "eval/generate.h"
 #include "eval/text_eval.h"

@@ -11,8 +11,10 @@ using namespace seedforge;
 
 namespace {
 
-test::CommandResult finetune(const std::string& args) {
-  return test::run_command(test::stage1_binary() + " --threads 2 finetune --input " + test::stories_model() + " " + args);
+// `redirect` applies to the tool alone (run_command adds 2>&1 after the whole line).
+test::CommandResult finetune(const std::string& args, const std::string& redirect = "") {
+  return test::run_command("(" + test::stage1_binary() + " --threads 2 finetune --input " + test::stories_model() + " " +
+                           args + " " + redirect + ")");
 }
 
 std::string first_paragraphs(const std::string& path, int n) {
@@ -36,8 +38,8 @@ TEST(FinetuneCli, ShortRunWritesAModelAndReportsRetention) {
                    R"({"bitnet": {"seq_len": 32, "batch_size": 2, "grad_accum": 1, "max_steps": 4, "lr": 0.002,
                        "kd_weight": 0.5, "eval_every": 2, "checkpoint_every": 2}})");
   const auto r = finetune("--train " + dir.file("train.txt") + " --valid " + dir.file("valid.txt") + " --output " +
-                          dir.file("out.bitnet.pt") + " --config " + dir.file("config.json") + " --json 2>" +
-                          dir.file("log.txt"));
+                          dir.file("out.bitnet.pt") + " --config " + dir.file("config.json") + " --json",
+                          "2>" + dir.file("log.txt"));
   ASSERT_EQ(r.exit_code, 0) << r.output << std::ifstream(dir.file("log.txt")).rdbuf();
   const auto j = nlohmann::json::parse(r.output);
   EXPECT_EQ(j["steps"].get<int64_t>(), 4);
@@ -56,7 +58,8 @@ TEST(FinetuneCli, ShortRunWritesAModelAndReportsRetention) {
   // Resuming the finished run does no further steps and gives the same model.
   const auto again = finetune("--train " + dir.file("train.txt") + " --valid " + dir.file("valid.txt") + " --output " +
                               dir.file("out2.bitnet.pt") + " --config " + dir.file("config.json") +
-                              " --checkpoint-dir " + dir.file("out.bitnet.pt.checkpoints") + " --resume --json 2>/dev/null");
+                              " --checkpoint-dir " + dir.file("out.bitnet.pt.checkpoints") + " --resume --json",
+                              "2>/dev/null");
   ASSERT_EQ(again.exit_code, 0) << again.output;
   const auto j2 = nlohmann::json::parse(again.output);
   EXPECT_EQ(j2["start_step"].get<int64_t>(), 4);

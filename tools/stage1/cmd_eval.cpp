@@ -39,7 +39,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--compare", r.compare, "Original model: run the same evaluation on it and report retention = new / original");
   cmd->add_option("--compare-tokenizer", r.compare_tokenizer, "Tokenizer for --compare (default: --tokenizer, else the original's own)");
   cmd->add_option("--device", r.device, "Device: cpu, cuda or cuda:N");
-  cmd->add_option("--batch-tokens", r.batch_tokens, "Padded tokens per forward pass")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch-tokens", r.batch_tokens, "Padded tokens per forward pass (0 = defaults: text 16384, HellaSwag 4096)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", args->json, "Print one JSON object instead of the Markdown table");
   cmd->add_option("--markdown", args->markdown, "Also write the Markdown table to this file");
   cmd->add_flag("--no-progress", args->no_progress, "No progress lines on stderr");
