@@ -38,10 +38,10 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs a shell command, capturing stdout+stderr.
-inline CommandResult run_command(const std::string& command) {
+// Runs a shell command, capturing stdout and (unless stdout_only) stderr.
+inline CommandResult run_command(const std::string& command, bool stdout_only = false) {
   CommandResult r;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  FILE* pipe = popen((stdout_only ? command : command + " 2>&1").c_str(), "r");
   if (pipe == nullptr) return r;
   std::array<char, 4096> buffer{};
   size_t n;

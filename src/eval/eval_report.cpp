@@ -49,7 +49,7 @@ ModelEvaluation evaluate_model(const std::string& path, const std::string& token
   const int cuda_index = device.is_cuda() ? (device.index() < 0 ? 0 : device.index()) : -1;
   if (cuda_index >= 0) reset_peak_cuda_bytes(cuda_index);
 
-  LoadedModel loaded = load_model(path, tokenizer_path, device);
+  LoadedModel loaded = request.loader ? request.loader(path, tokenizer_path, device) : load_model(path, tokenizer_path, device);
   loaded.model->eval();
   const int64_t window = loaded.checkpoint.config.max_seq_len;
   out.size = measure_model_size(loaded.checkpoint);

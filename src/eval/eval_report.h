@@ -5,6 +5,8 @@
 // names (docs/EVAL.md) and a Markdown table with the same numbers.
 #pragma once
 
+#include <functional>
+
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "eval/model_size.h"
+#include "io/model_loader.h"
 #include "eval/multiple_choice.h"
 #include "eval/speed.h"
 #include "eval/text_eval.h"
@@ -33,6 +36,10 @@ struct EvalRequest {
   std::string device = "cpu";     // torch device string: "cpu", "cuda", "cuda:1"
   int64_t batch_tokens = 0;       // padded tokens per forward pass; 0 = each evaluator's default
   bool progress = true;           // progress lines on stderr for long phases
+  // How a model path becomes a model: load_model() when empty. The stage1
+  // tool passes pipeline's open_model(), which also opens .stage1.pt files
+  // (a layer above this library).
+  std::function<LoadedModel(const std::string& path, const std::string& tokenizer, torch::Device device)> loader;
 };
 
 // Everything measured on one model.

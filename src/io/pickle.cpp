@@ -98,6 +98,16 @@ NodePtr make(Node::Kind kind) {
 class Unpickler {
  public:
   Unpickler(const uint8_t* data, size_t size, const std::string& where) : p_(data), size_(size), where_(where) {}
+  // A pickle can make a list or dict contain itself (through the memo); the
+  // shared_ptr cycle would leak, so empty every mutable container at the end.
+  ~Unpickler() {
+    for (const auto& weak : containers_) {
+      if (NodePtr n = weak.lock()) {
+        n->items.clear();
+        n->entries.clear();
+      }
+    }
+  }
 
   NodePtr run() {
     while (true) {
@@ -140,8 +150,8 @@ class Unpickler {
         case BINUNICODE8: push_string(le(8), true); break;
         case SHORT_BINSTRING: push_string(u8(), false); break;
         case BINSTRING: push_string(le(4), false); break;
-        case EMPTY_DICT: push(make(Node::Kind::kDict)); break;
-        case EMPTY_LIST: push(make(Node::Kind::kList)); break;
+        case EMPTY_DICT: push(container(Node::Kind::kDict)); break;
+        case EMPTY_LIST: push(container(Node::Kind::kList)); break;
         case EMPTY_TUPLE: push(make(Node::Kind::kTuple)); break;
         case TUPLE: {
           auto n = make(Node::Kind::kTuple);
@@ -256,6 +266,11 @@ class Unpickler {
     return s;
   }
 
+  NodePtr container(Node::Kind kind) {
+    NodePtr n = make(kind);
+    containers_.push_back(n);
+    return n;
+  }
   size_t floor() const { return marks_.empty() ? 0 : marks_.back(); }
   void push(NodePtr n) { stack_.push_back(std::move(n)); }
   NodePtr pop() {
@@ -361,7 +376,7 @@ class Unpickler {
     switch (func->callable) {
       case Callable::kOrderedDict:
         if (!a.empty()) fail("collections.OrderedDict with arguments is not supported");
-        return make(Node::Kind::kDict);
+        return container(Node::Kind::kDict);
       case Callable::kRebuildTensorV2: {
         if (a.size() != 6 && a.size() != 7) fail("_rebuild_tensor_v2 takes 6 or 7 arguments, got ", a.size());
         if (a[0]->kind != Node::Kind::kStorage) fail("_rebuild_tensor_v2: first argument is not a storage");
@@ -451,6 +466,7 @@ class Unpickler {
   std::vector<NodePtr> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, NodePtr> memo_;
+  std::vector<std::weak_ptr<Node>> containers_;
 };
 
 PickleValue to_value(const Node& n, int depth, const std::string& where) {

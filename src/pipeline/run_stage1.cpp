@@ -235,9 +235,10 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
         const std::string& name = item.key();
         torch::Tensor& p = item.value();
         if (p.dim() < 2 || is_projection_weight(name) || config.encoding.float_matrices != FloatEncoding::kSeedlm) continue;
-        Stage1Tensor enc = encode_seedlm_tensor(name, p, seedlm, [&](int64_t done, int64_t total) {
-          metrics.set_gauge(stage1_metric::kBlocksEncodedTotal, double(done));
-          (void)total;
+        int64_t reported = 0;
+        Stage1Tensor enc = encode_seedlm_tensor(name, p, seedlm, [&](int64_t done, int64_t) {
+          metrics.add_counter(stage1_metric::kBlocksEncodedTotal, double(done - reported));
+          reported = done;
         });
         p.copy_(decode_stage1_tensor(enc, seedlm, output));
         p.set_requires_grad(false);
@@ -295,7 +296,10 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
         used = it->second.dequantized;
         enc = config.encoding.ternary == TernaryEncoding::kPacked
                   ? encode_ternary_tensor(name, it->second.trits, it->second.scale)
-                  : encode_seedlm_tensor(name, used, seedlm);
+                  : encode_seedlm_tensor(name, used, seedlm, [&, reported = int64_t{0}](int64_t done, int64_t) mutable {
+                      metrics.add_counter(stage1_metric::kBlocksEncodedTotal, double(done - reported));
+                      reported = done;
+                    });
       } else if (auto pre = pre_encoded.find(name); pre != pre_encoded.end()) {
         enc = pre->second;
       } else {

@@ -16,8 +16,12 @@
 
 namespace seedforge {
 
-// tokens: [B, T] int64 -> logits [B, T, V] fp32. Same value as model->forward()
-// when bf16 is off, with or without checkpointing.
+// The layers are the model's own modules (norms, projections, MLP); attention
+// is computed in a fused form (train_forward.cpp) that equals the model's to
+// float rounding but makes fewer passes over the [T, T] scores.
+//
+// tokens: [B, T] int64 -> logits [B, T, V] fp32. model->forward()'s value (to
+// float rounding) when bf16 is off, with or without checkpointing.
 torch::Tensor training_logits(Transformer& model, const torch::Tensor& tokens, bool bf16, bool activation_checkpointing);
 
 }  // namespace seedforge

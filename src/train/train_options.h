@@ -49,6 +49,11 @@ struct TrainOptions {
   int64_t eval_max_docs = 0; // periodic validation on the first N documents (0 = all)
   int bf16 = -1;                      // mixed precision: -1 = on for CUDA only, 0 off, 1 on
   int activation_checkpointing = -1;  // per block: -1 = on for CUDA only, 0 off, 1 on
+  // Host memory for the teacher's log-probabilities of every training window
+  // (CPU runs with distillation): the teacher is frozen, so epochs after the
+  // first reuse them instead of running it again. Used only when all windows
+  // fit; 0 = never cache.
+  int64_t teacher_cache_mb = 1024;
 };
 
 BitNetOptions bitnet_options(const TrainOptions& options);

@@ -80,6 +80,52 @@ void restore_parameters(Transformer& student, const StateDict& params, const std
   }
 }
 
+// The teacher's log-probabilities per training window, kept in host memory
+// after their first computation when all windows fit the budget (see
+// TrainOptions::teacher_cache_mb). Exact: the teacher is frozen and deterministic.
+class TeacherCache {
+ public:
+  TeacherCache(Transformer* teacher, int64_t windows, int64_t t, int64_t v, const TrainOptions& options, bool bf16,
+               bool enabled)
+      : teacher_(teacher), t_(t), v_(v), temperature_(options.kd_temperature), bf16_(bf16) {
+    if (teacher == nullptr || !enabled) return;
+    const double bytes = double(windows) * double(t) * double(v) * 4.0;
+    if (bytes > double(options.teacher_cache_mb) * 1024.0 * 1024.0) return;
+    store_ = torch::empty({windows, t, v}, torch::kFloat32);
+    have_.assign(static_cast<size_t>(windows), false);
+  }
+  bool caching() const { return store_.defined(); }
+  double bytes() const { return store_.defined() ? double(store_.numel()) * 4.0 : 0.0; }
+
+  // ids: window numbers [B] (CPU), windows [B, T+1] on the model's device -> [B*T, V].
+  torch::Tensor log_probs(const torch::Tensor& ids, const torch::Tensor& windows) {
+    if (teacher_ == nullptr) return torch::Tensor();
+    const torch::Tensor inputs = windows.narrow(1, 0, t_);
+    if (!store_.defined()) return teacher_log_probs(*teacher_, inputs, temperature_, bf16_);
+    const int64_t b = ids.size(0);
+    const auto id = ids.accessor<int64_t, 1>();
+    bool all = true;
+    for (int64_t r = 0; r < b; ++r) all = all && have_[size_t(id[r])];
+    if (!all) {
+      const torch::Tensor fresh = teacher_log_probs(*teacher_, inputs, temperature_, bf16_).view({b, t_, v_});
+      for (int64_t r = 0; r < b; ++r) {
+        store_[id[r]].copy_(fresh[r]);
+        have_[size_t(id[r])] = true;
+      }
+      return fresh.view({b * t_, v_});
+    }
+    return store_.index_select(0, ids).view({b * t_, v_});
+  }
+
+ private:
+  Transformer* teacher_;
+  int64_t t_, v_;
+  double temperature_;
+  bool bf16_;
+  torch::Tensor store_;  // [windows, T, V] or undefined
+  std::vector<bool> have_;
+};
+
 }  // namespace
 
 Transformer make_teacher(const Transformer& dense_model) {
@@ -90,23 +136,23 @@ Transformer make_teacher(const Transformer& dense_model) {
   return teacher;
 }
 
-MicroBatchLoss micro_batch_loss(Transformer& student, Transformer* teacher, const torch::Tensor& windows,
+torch::Tensor teacher_log_probs(Transformer& teacher, const torch::Tensor& inputs, double temperature, bool bf16) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor logits = training_logits(teacher, inputs, bf16, false);  // [B, T, V]
+  return torch::log_softmax(logits.view({-1, logits.size(-1)}) / temperature, -1);
+}
+
+MicroBatchLoss micro_batch_loss(Transformer& student, const torch::Tensor& teacher_logp, const torch::Tensor& windows,
                                 const TrainOptions& options, bool bf16, bool activation_checkpointing) {
   const int64_t t = windows.size(1) - 1;
   const torch::Tensor inputs = windows.narrow(1, 0, t);
   const torch::Tensor targets = windows.narrow(1, 1, t).reshape({-1});
   const torch::Tensor logits = training_logits(student, inputs, bf16, activation_checkpointing);  // [B, T, V]
-  const int64_t v = logits.size(-1);
-  const torch::Tensor flat = logits.view({-1, v});
+  const torch::Tensor flat = logits.view({-1, logits.size(-1)});
   MicroBatchLoss out;
   out.ce = torch::nn::functional::cross_entropy(flat, targets);
-  if (teacher != nullptr && options.kd_weight > 0.0) {
+  if (teacher_logp.defined()) {
     const double temp = options.kd_temperature;
-    torch::Tensor teacher_logp;
-    {
-      torch::NoGradGuard no_grad;
-      teacher_logp = torch::log_softmax(training_logits(*teacher, inputs, bf16, false).view({-1, v}) / temp, -1);
-    }
     const torch::Tensor student_logp = torch::log_softmax(flat / temp, -1);
     // KL(teacher || student) per token, mean over tokens, times T^2 so that the
     // gradient scale does not shrink with the temperature (Hinton et al.).
@@ -117,6 +163,15 @@ MicroBatchLoss micro_batch_loss(Transformer& student, Transformer* teacher, cons
     out.loss = out.ce;
   }
   return out;
+}
+
+MicroBatchLoss micro_batch_loss(Transformer& student, Transformer* teacher, const torch::Tensor& windows,
+                                const TrainOptions& options, bool bf16, bool activation_checkpointing) {
+  torch::Tensor teacher_logp;
+  if (teacher != nullptr && options.kd_weight > 0.0) {
+    teacher_logp = teacher_log_probs(*teacher, windows.narrow(1, 0, windows.size(1) - 1), options.kd_temperature, bf16);
+  }
+  return micro_batch_loss(student, teacher_logp, windows, options, bf16, activation_checkpointing);
 }
 
 std::unique_ptr<torch::optim::AdamW> make_optimizer(Transformer& student, const TrainOptions& options) {
@@ -134,15 +189,17 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(Transformer& student, const 
   return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(options.lr));
 }
 
-StepStats optimizer_step(Transformer& student, Transformer* teacher, const std::vector<torch::Tensor>& micro_batches,
-                         torch::optim::Optimizer& optimizer, double lr, const TrainOptions& options, bool bf16,
-                         bool activation_checkpointing, const std::string& where) {
+StepStats optimizer_step(Transformer& student, const std::vector<torch::Tensor>& micro_batches,
+                         const std::vector<torch::Tensor>& teacher_logps, torch::optim::Optimizer& optimizer, double lr,
+                         const TrainOptions& options, bool bf16, bool activation_checkpointing, const std::string& where) {
   set_learning_rate(optimizer, lr);
   optimizer.zero_grad();
   StepStats stats;
   const double n = double(micro_batches.size());
   for (size_t m = 0; m < micro_batches.size(); ++m) {
-    const MicroBatchLoss l = micro_batch_loss(student, teacher, micro_batches[m], options, bf16, activation_checkpointing);
+    const torch::Tensor teacher_logp = teacher_logps.empty() ? torch::Tensor() : teacher_logps[m];
+    const MicroBatchLoss l =
+        micro_batch_loss(student, teacher_logp, micro_batches[m], options, bf16, activation_checkpointing);
     const double loss = l.loss.item<double>();
     const double ce = l.ce.item<double>();
     const double kd = l.kd.item<double>();
@@ -250,7 +307,12 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
   const torch::Tensor windows = stream.as_strided({data.windows, t + 1}, {t, 1});
   WindowSampler sampler(data.windows, options.seed);
   const int64_t rows = options.batch_size;
-  torch::Tensor index = torch::empty({rows}, torch::kInt64);
+  // On CUDA the teacher is cheap next to a host round trip: no cache there.
+  TeacherCache teacher_cache(kd_teacher, data.windows, t, student->config().vocab_size, options, bf16, !cuda);
+  if (teacher_cache.caching()) {
+    log(concat("caching the teacher's log-probabilities of all ", data.windows, " windows (",
+               format_bytes(teacher_cache.bytes()), " host memory)"));
+  }
 
   auto save_checkpoint = [&](int64_t steps_done) {
     TrainCheckpoint c;
@@ -293,17 +355,19 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
     set_bitnet_lambda(student, lambda);
     const int64_t first_row = step * options.grad_accum * rows;
     const int64_t epoch = sampler.epoch_of(first_row);
-    std::vector<torch::Tensor> micro_batches;
+    std::vector<torch::Tensor> micro_batches, teacher_logps;
     for (int64_t m = 0; m < options.grad_accum; ++m) {
-      auto idx = index.accessor<int64_t, 1>();
-      for (int64_t r = 0; r < rows; ++r) idx[r] = sampler.window_at(first_row + m * rows + r);
-      micro_batches.push_back(windows.index_select(0, index.to(device)));  // [B, T+1]
+      torch::Tensor ids = torch::empty({rows}, torch::kInt64);
+      auto id = ids.accessor<int64_t, 1>();
+      for (int64_t r = 0; r < rows; ++r) id[r] = sampler.window_at(first_row + m * rows + r);
+      micro_batches.push_back(windows.index_select(0, ids.to(device)));  // [B, T+1]
+      if (kd_teacher != nullptr) teacher_logps.push_back(teacher_cache.log_probs(ids, micro_batches.back()));
     }
     const std::string where =
         concat("step ", step + 1, " of ", total, " (lambda ", fmt(lambda), ")",
                options.checkpoint_every > 0 ? concat("; the last checkpoint is in ", ckpt_path) : "");
     const StepStats stats =
-        optimizer_step(student, kd_teacher, micro_batches, optimizer, lr, options, bf16, checkpointing, where);
+        optimizer_step(student, micro_batches, teacher_logps, optimizer, lr, options, bf16, checkpointing, where);
     train_seconds += seconds_since(step_start);
 
     const int64_t done = step + 1;

@@ -55,11 +55,18 @@ Transformer make_teacher(const Transformer& dense_model);
 FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const TrainData& data,
                                const TrainOptions& options, const FinetuneHooks& hooks = {});
 
+// log_softmax(teacher(inputs) / temperature): inputs [B, T] -> [B*T, V] fp32, no autograd.
+torch::Tensor teacher_log_probs(Transformer& teacher, const torch::Tensor& inputs, double temperature, bool bf16);
+
 // The loss of one micro-batch, as the trainer computes it (exposed for tests and
-// benchmarks): windows [B, T+1] int64 -> {loss, ce, kd} scalars; kd is 0 without a teacher.
+// benchmarks): windows [B, T+1] int64 -> {loss, ce, kd} scalars. teacher_logp is
+// teacher_log_probs() of the window inputs, or undefined for no distillation (kd = 0).
 struct MicroBatchLoss {
   torch::Tensor loss, ce, kd;
 };
+MicroBatchLoss micro_batch_loss(Transformer& student, const torch::Tensor& teacher_logp, const torch::Tensor& windows,
+                                const TrainOptions& options, bool bf16, bool activation_checkpointing);
+// The same, running the teacher (nullptr = no distillation).
 MicroBatchLoss micro_batch_loss(Transformer& student, Transformer* teacher, const torch::Tensor& windows,
                                 const TrainOptions& options, bool bf16, bool activation_checkpointing);
 
@@ -69,14 +76,15 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(Transformer& student, const 
 
 // One optimizer step, the trainer's inner loop: zero the gradients, forward and
 // backward every micro-batch (loss / micro-batches), clip, AdamW step with `lr`.
-// Lambda must already be set on the student. Throws runtime_error on a non-finite
-// loss, before backward; `where` ("step 12 of 100") goes into that message.
+// teacher_logps: one per micro-batch (teacher_log_probs()), or empty for no
+// distillation. Lambda must already be set on the student. Throws runtime_error
+// on a non-finite loss, before backward; `where` ("step 12 of 100") goes into that message.
 struct StepStats {
   double loss = 0.0, ce = 0.0, kd = 0.0;  // means over the micro-batches
   double grad_norm = 0.0;                 // before clipping
 };
-StepStats optimizer_step(Transformer& student, Transformer* teacher, const std::vector<torch::Tensor>& micro_batches,
-                         torch::optim::Optimizer& optimizer, double lr, const TrainOptions& options, bool bf16,
-                         bool activation_checkpointing, const std::string& where);
+StepStats optimizer_step(Transformer& student, const std::vector<torch::Tensor>& micro_batches,
+                         const std::vector<torch::Tensor>& teacher_logps, torch::optim::Optimizer& optimizer, double lr,
+                         const TrainOptions& options, bool bf16, bool activation_checkpointing, const std::string& where);
 
 }  // namespace seedforge

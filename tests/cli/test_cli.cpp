@@ -7,11 +7,14 @@
 using namespace seedforge;
 
 namespace {
-test::CommandResult stage1(const std::string& args) { return test::run_command(test::stage1_binary() + " " + args); }
+test::CommandResult stage1(const std::string& args, bool stdout_only = false) {
+  return test::run_command(test::stage1_binary() + " " + args, stdout_only);
+}
 }  // namespace
 
 TEST(Cli, EvalJsonOnFirst100Documents) {
-  const auto r = stage1("eval --model " + test::stories_model() + " --text " + test::valid_text() + " --max-docs 100 --json 2>/dev/null");
+  const auto r = stage1("eval --model " + test::stories_model() + " --text " + test::valid_text() + " --max-docs 100 --json",
+                        /*stdout_only=*/true);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto j = nlohmann::json::parse(r.output);
   EXPECT_EQ(j["tokens"].get<int64_t>(), 7809);

@@ -10,7 +10,7 @@
 using namespace seedforge;
 
 namespace {
-test::CommandResult stage1(const std::string& args) { return test::run_command(test::stage1_binary() + " " + args); }
+test::CommandResult stage1(const std::string& args) { return test::run_command(test::stage1_binary() + " --threads 1 " + args); }
 std::string model_args() { return "--model " + test::stories_model() + " --tokenizer " + test::stories_tokenizer(); }
 }  // namespace
 
@@ -20,7 +20,7 @@ TEST(EvalCli, EverythingInOneJsonObjectAndTable) {
   const auto r = stage1("eval " + model_args() + " --text " + test::valid_text() + " --max-docs 20 --hellaswag " +
                         data_path("hellaswag/hellaswag_val_sample.jsonl") + " --max-tasks 30 --speed --prefill-tokens 64" +
                         " --decode-tokens 32 --speed-repeats 1 --compare " + test::stories_model() +
-                        " --json --markdown " + md + " 2>/dev/null");
+                        " --json --no-progress --markdown " + md);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto j = nlohmann::json::parse(r.output);
   EXPECT_GT(j["tokens"].get<int64_t>(), 0);

@@ -49,3 +49,29 @@ TEST(HellaswagReference, StoriesFirst60TasksMatchPython) {
   EXPECT_DOUBLE_EQ(r.acc_norm, ref["acc_norm"].get<double>());
   std::cout << "max |loglik - python| over " << kTasks * 4 << " endings: " << max_diff << "\n";
 }
+
+// The whole 500-task sample (slow: about a minute): the Python reference's
+// accuracy and normalized accuracy, reproduced from both file layouts.
+TEST(HellaswagSample, All500TasksBothLayoutsMatchPython) {
+  const std::string jsonl = data_path("hellaswag/hellaswag_val_sample.jsonl");
+  test::TempDir dir;
+  const std::string out = dir.file("reference.json");
+  const auto run = test::run_command(test::python() + " " + SEEDFORGE_SOURCE_DIR + "/tests/python/hellaswag_reference.py " +
+                                     test::stories_model() + " " + test::stories_tokenizer() + " " + jsonl + " 500 " + out);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  nlohmann::json ref;
+  std::ifstream(out) >> ref;
+  ASSERT_EQ(ref["tasks"].get<int>(), 500);
+
+  LoadedModel m = load_model(test::stories_model(), test::stories_tokenizer());
+  MultipleChoiceOptions options;
+  options.max_seq_len = m.checkpoint.config.max_seq_len;
+  for (const char* file : {"hellaswag/hellaswag_val_sample.jsonl", "hellaswag/hellaswag_val_sample.txt"}) {
+    const auto r = score_multiple_choice(transformer_logits(m.model), *m.tokenizer, read_hellaswag(data_path(file)), options);
+    EXPECT_EQ(r.tasks, 500) << file;
+    EXPECT_DOUBLE_EQ(r.acc, ref["acc"].get<double>()) << file;
+    EXPECT_DOUBLE_EQ(r.acc_norm, ref["acc_norm"].get<double>()) << file;
+    std::cout << file << ": acc " << r.acc << " acc_norm " << r.acc_norm << " (python " << ref["acc"] << ", "
+              << ref["acc_norm"] << ")\n";
+  }
+}

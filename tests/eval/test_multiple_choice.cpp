@@ -192,31 +192,29 @@ TEST(MultipleChoice, OutOfRangeLabelInMemoryTasks) {
   }
 }
 
-TEST(MultipleChoice, StoriesSampleSameFiguresFromBothLayouts) {
+TEST(MultipleChoice, StoriesSameFiguresFromBothLayouts) {
+  // The first 100 tasks here; all 500 in test_hellaswag_reference (label slow).
   auto& m = stories();
-  const auto a = read_hellaswag(data_path("hellaswag/hellaswag_val_sample.jsonl"));
-  const auto b = read_hellaswag(data_path("hellaswag/hellaswag_val_sample.txt"));
+  auto a = read_hellaswag(data_path("hellaswag/hellaswag_val_sample.jsonl"));
+  auto b = read_hellaswag(data_path("hellaswag/hellaswag_val_sample.txt"));
+  a.resize(100);
+  b.resize(100);
   MultipleChoiceOptions options;
   options.max_seq_len = m.checkpoint.config.max_seq_len;
   const auto ra = score_multiple_choice(transformer_logits(m.model), *m.tokenizer, a, options);
   MultipleChoiceOptions small = options;
   small.batch_tokens = 1000;  // another batching as well as another layout
   const auto rb = score_multiple_choice(transformer_logits(m.model), *m.tokenizer, b, small);
-  ASSERT_EQ(ra.tasks, 500);
-  ASSERT_EQ(rb.tasks, 500);
+  ASSERT_EQ(ra.tasks, 100);
+  ASSERT_EQ(rb.tasks, 100);
   EXPECT_EQ(ra.correct, rb.correct);
   EXPECT_EQ(ra.correct_norm, rb.correct_norm);
-  EXPECT_EQ(ra.acc, rb.acc);
-  EXPECT_EQ(ra.acc_norm, rb.acc_norm);
   EXPECT_EQ(ra.scored_tokens, rb.scored_tokens);
-  for (size_t t = 0; t < 500; ++t) {
+  for (size_t t = 0; t < 100; ++t) {
     for (size_t e = 0; e < 4; ++e) {
       EXPECT_NEAR(ra.per_task[t].endings[e].loglik, rb.per_task[t].endings[e].loglik, 1e-3) << t << " " << e;
     }
   }
   EXPECT_EQ(ra.boundary_merges, 0);  // llama2.c pieces never span a space
   EXPECT_EQ(ra.truncated, 0);
-  // Near chance for a 260K-parameter story model; a broken scorer tends to land far off.
-  EXPECT_GT(ra.acc, 0.15);
-  EXPECT_LT(ra.acc, 0.40);
 }

@@ -42,7 +42,9 @@ void expect_matches_manifest(const TempDir& dir, const std::string& manifest_nam
     const torch::Tensor got = t.to(as_int ? torch::kInt64 : torch::kFloat64).contiguous();
     const std::string expected = test::read_bytes(dir.file(info.at("file").get<std::string>()));
     ASSERT_EQ(expected.size(), static_cast<size_t>(got.numel()) * 8) << name;
-    EXPECT_EQ(std::memcmp(got.data_ptr(), expected.data(), expected.size()), 0) << name << " values differ";
+    if (!expected.empty()) {
+      EXPECT_EQ(std::memcmp(got.data_ptr(), expected.data(), expected.size()), 0) << name << " values differ";
+    }
   }
 }
 

@@ -218,7 +218,8 @@ TEST(TrainForward, CheckpointingGivesTheSameGradientsAndBf16IsClose) {
   const auto la = training_logits(a, tokens, false, false);
   const auto lb = training_logits(b, tokens, false, true);
   EXPECT_TRUE(torch::equal(la, lb));
-  EXPECT_TRUE(torch::equal(la, a->forward(tokens)));
+  // The fused attention of the training path against the model's own forward.
+  EXPECT_LT(max_abs_diff(la, a->forward(tokens)), 1e-5 * la.abs().max().item<double>());
   la.pow(2).mean().backward();
   lb.pow(2).mean().backward();
   const auto pb = b->named_parameters();

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "common/file_util.h"
 #include "eval/eval_report.h"
+#include "pipeline/stage1_model.h"
 
 namespace seedforge::cli {
 
@@ -47,6 +48,9 @@ void add_eval_command(CLI::App& app) {
   cmd->callback([args] {
     if (!args->markdown.empty()) check_output_path_writable(args->markdown);
     args->request.progress = !args->no_progress;
+    args->request.loader = [](const std::string& path, const std::string& tokenizer, torch::Device device) {
+      return open_model(path, tokenizer, device);
+    };
     const EvalReport report = run_evaluation(args->request);
     const std::string table = eval_report_markdown(report);
     if (!args->markdown.empty()) write_file_atomic(args->markdown, table.data(), table.size());

@@ -3,7 +3,7 @@
 
 #include "commands.h"
 #include "eval/generate.h"
-#include "io/model_loader.h"
+#include "pipeline/stage1_model.h"
 
 namespace seedforge::cli {
 
@@ -23,7 +23,7 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--top-p", args->options.top_p, "Nucleus sampling mass")->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--seed", args->options.seed, "Random seed for sampling");
   cmd->callback([args] {
-    LoadedModel loaded = load_model(args->model, args->tokenizer);
+    LoadedModel loaded = open_model(args->model, args->tokenizer);
     args->options.on_piece = [](const std::string& piece) { std::cout << piece << std::flush; };
     const GenerateResult r = generate(loaded.model, *loaded.tokenizer, args->options);
     std::cout << "\n";
