@@ -86,7 +86,8 @@ void BM_Decode(benchmark::State& state) {
 }
 BENCHMARK(BM_Decode)->ArgName("steps")->Arg(256)->Arg(512)->Unit(benchmark::kMillisecond);
 
-// Args: tasks from the HellaSwag sample, batch tokens. items = tasks.
+// Args: tasks from the HellaSwag sample, batch tokens, scorer (1 = fast:
+// shared contexts in the KV cache, 0 = reference: whole sequences). items = tasks.
 void BM_HellaswagScore(benchmark::State& state) {
   auto& m = stories();
   auto tasks = read_hellaswag(data_path("hellaswag/hellaswag_val_sample.jsonl"));
@@ -96,12 +97,16 @@ void BM_HellaswagScore(benchmark::State& state) {
   options.batch_tokens = state.range(1);
   options.device = m.model->model->embed_tokens->weight.device();
   double acc = 0;
-  for (auto _ : state) acc = score_multiple_choice(transformer_logits(m.model), *m.tokenizer, tasks, options).acc;
+  for (auto _ : state) {
+    acc = state.range(2) != 0 ? score_multiple_choice(m.model, *m.tokenizer, tasks, options).acc
+                              : score_multiple_choice(transformer_logits(m.model), *m.tokenizer, tasks, options).acc;
+  }
   state.SetItemsProcessed(state.iterations() * state.range(0));
   state.counters["acc"] = acc;
   add_counters(state, options.device);
 }
-BENCHMARK(BM_HellaswagScore)->ArgNames({"tasks", "batch_tokens"})->Args({500, 4096})->Args({500, 16384})
+BENCHMARK(BM_HellaswagScore)->ArgNames({"tasks", "batch_tokens", "fast"})->Args({500, 4096, 1})->Args({500, 16384, 1})
+    ->Args({500, 4096, 0})->Args({500, 16384, 0})
     ->Unit(benchmark::kMillisecond)->Iterations(1);
 
 }  // namespace

@@ -71,7 +71,7 @@ ModelEvaluation evaluate_model(const std::string& path, const std::string& token
     options.max_seq_len = window;
     options.device = device;
     options.progress = progress.callback();
-    out.hellaswag = score_multiple_choice(transformer_logits(loaded.model), *loaded.tokenizer, tasks, options,
+    out.hellaswag = score_multiple_choice(loaded.model, *loaded.tokenizer, tasks, options,
                                           "'" + request.hellaswag + "'");
   }
   if (request.speed) out.speed = measure_speed(loaded.model, request.speed_options);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "common/error.h"
@@ -81,19 +82,23 @@ int32_t argmax_loglik_per_byte(const std::vector<EndingScore>& endings) {
   return best;
 }
 
-MultipleChoiceResult score_multiple_choice(const LogitsFunction& logits_fn, const Tokenizer& tokenizer,
-                                           const std::vector<MultipleChoiceTask>& tasks,
-                                           const MultipleChoiceOptions& options, const std::string& where) {
-  if (options.batch_tokens <= 0) throw usage_error("batch tokens must be positive, got ", options.batch_tokens);
-  torch::NoGradGuard no_grad;
-  const auto start = std::chrono::steady_clock::now();
+namespace {
 
-  // One request per (task, ending), flattened; owner[i] = (task, ending).
+// The requests of every (task, ending), flattened, with the result's
+// per-task skeleton; shared by both scorers.
+struct Prepared {
   std::vector<ScoringRequest> requests;
-  std::vector<std::pair<size_t, size_t>> owner;
+  std::vector<std::pair<size_t, size_t>> owner;   // request -> (task, ending)
+  std::vector<std::vector<size_t>> task_requests; // task -> its requests
   MultipleChoiceResult result;
-  result.tasks = static_cast<int64_t>(tasks.size());
-  result.per_task.resize(tasks.size());
+};
+
+Prepared prepare(const Tokenizer& tokenizer, const std::vector<MultipleChoiceTask>& tasks, int64_t max_seq_len,
+                 const std::string& where) {
+  Prepared p;
+  p.result.tasks = static_cast<int64_t>(tasks.size());
+  p.result.per_task.resize(tasks.size());
+  p.task_requests.resize(tasks.size());
   for (size_t t = 0; t < tasks.size(); ++t) {
     const auto& task = tasks[t];
     const std::string w = task_where(where, task, t);
@@ -102,75 +107,48 @@ MultipleChoiceResult score_multiple_choice(const LogitsFunction& logits_fn, cons
       throw input_error(w, ": label ", task.label, " out of range: expected 0..", task.endings.size() - 1);
     }
     const std::vector<int32_t> context_tokens = tokenizer.encode(task.context);
-    result.per_task[t].label = task.label;
-    result.per_task[t].endings.resize(task.endings.size());
+    p.result.per_task[t].label = task.label;
+    p.result.per_task[t].endings.resize(task.endings.size());
     for (size_t e = 0; e < task.endings.size(); ++e) {
       if (task.endings[e].empty()) throw input_error(w, ": ending ", e, " is empty");
-      requests.push_back(build_request(tokenizer, context_tokens, task.context, task.endings[e], options.max_seq_len,
-                                       w + ", ending " + std::to_string(e)));
-      owner.emplace_back(t, e);
-      result.per_task[t].endings[e].bytes = static_cast<int64_t>(task.endings[e].size());
-      result.boundary_merges += requests.back().boundary_merge ? 1 : 0;
-      result.truncated += requests.back().truncated ? 1 : 0;
+      p.task_requests[t].push_back(p.requests.size());
+      p.requests.push_back(build_request(tokenizer, context_tokens, task.context, task.endings[e], max_seq_len,
+                                         w + ", ending " + std::to_string(e)));
+      p.owner.emplace_back(t, e);
+      p.result.per_task[t].endings[e].bytes = static_cast<int64_t>(task.endings[e].size());
+      p.result.boundary_merges += p.requests.back().boundary_merge ? 1 : 0;
+      p.result.truncated += p.requests.back().truncated ? 1 : 0;
     }
   }
-  result.sequences = static_cast<int64_t>(requests.size());
+  p.result.sequences = static_cast<int64_t>(p.requests.size());
+  return p;
+}
 
-  // Longest first: batches of similar length waste little on padding.
-  std::vector<size_t> order(requests.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return requests[a].tokens.size() > requests[b].tokens.size(); });
+// logits [R, L, V] of R rows; positions[i] = r * L + l flat index of a scored
+// position, rows[i] = r, targets[i] the token it predicts. Returns the
+// per-row sums of log P(target) [R] (float64, CPU). Only the scored
+// positions go through log_softmax: contexts are most of the tokens.
+torch::Tensor row_logliks(const torch::Tensor& logits, const std::vector<int64_t>& positions,
+                          const std::vector<int64_t>& rows, const std::vector<int64_t>& targets, torch::Device device) {
+  const auto index = torch::tensor(positions, torch::kInt64).to(device);   // [n]
+  const auto rows_of = torch::tensor(rows, torch::kInt64).to(device);      // [n]
+  const auto target = torch::tensor(targets, torch::kInt64).to(device);    // [n]
+  const auto picked = logits.reshape({-1, logits.size(2)}).index_select(0, index).to(torch::kFloat32);  // [n, V]
+  const auto logp = torch::log_softmax(picked, -1).gather(1, target.unsqueeze(1)).squeeze(1).to(torch::kFloat64);
+  return torch::zeros({logits.size(0)}, torch::TensorOptions().dtype(torch::kFloat64).device(device))
+      .index_add_(0, rows_of, logp)
+      .cpu();
+}
 
-  size_t next = 0;
-  while (next < order.size()) {
-    // Sequence length L (>= 2: BOS + at least one continuation token); inputs/targets [b, L-1].
-    const int64_t len = static_cast<int64_t>(requests[order[next]].tokens.size());
-    const int64_t rows = std::max<int64_t>(1, options.batch_tokens / std::max<int64_t>(len - 1, 1));
-    const size_t end = std::min(order.size(), next + static_cast<size_t>(rows));
-    const int64_t b = static_cast<int64_t>(end - next);
-    auto tokens = torch::zeros({b, len}, torch::kInt64);
-    auto tok = tokens.accessor<int64_t, 2>();
-    // Flat indices r * (L-1) + p of the scored positions p (predicting token p+1), and their rows.
-    std::vector<int64_t> positions, position_rows;
-    for (int64_t r = 0; r < b; ++r) {
-      const auto& request = requests[order[next + static_cast<size_t>(r)]];
-      const int64_t n = static_cast<int64_t>(request.tokens.size());
-      for (int64_t p = 0; p < n; ++p) tok[r][p] = request.tokens[static_cast<size_t>(p)];
-      for (int64_t p = request.continuation_start - 1; p < n - 1; ++p) {
-        positions.push_back(r * (len - 1) + p);
-        position_rows.push_back(r);
-      }
-    }
-    tokens = tokens.to(options.device);
-    const auto inputs = tokens.narrow(1, 0, len - 1);
-    const auto targets = tokens.narrow(1, 1, len - 1).reshape({-1});                     // [b*(L-1)]
-    const auto logits = logits_fn(inputs);                                                // [b, L-1, V]
-    TORCH_CHECK(logits.dim() == 3 && logits.size(0) == b && logits.size(1) == len - 1,
-                "logits function returned shape ", logits.sizes(), " for tokens ", inputs.sizes());
-    const auto index = torch::tensor(positions, torch::kInt64).to(options.device);      // [n]
-    const auto rows_of = torch::tensor(position_rows, torch::kInt64).to(options.device);  // [n]
-    // Only the scored positions go through log_softmax: contexts are most of the tokens.
-    const auto picked = logits.reshape({-1, logits.size(2)}).index_select(0, index).to(torch::kFloat32);  // [n, V]
-    const auto logp = torch::log_softmax(picked, -1)
-                          .gather(1, targets.index_select(0, index).unsqueeze(1))
-                          .squeeze(1)
-                          .to(torch::kFloat64);                                           // [n]
-    const auto sums = torch::zeros({b}, torch::TensorOptions().dtype(torch::kFloat64).device(options.device))
-                          .index_add_(0, rows_of, logp)
-                          .cpu();
-    const double* s = sums.data_ptr<double>();
-    for (int64_t r = 0; r < b; ++r) {
-      const size_t i = order[next + static_cast<size_t>(r)];
-      auto& score = result.per_task[owner[i].first].endings[owner[i].second];
-      score.loglik = s[r];
-      score.tokens = static_cast<int64_t>(requests[i].tokens.size()) - requests[i].continuation_start;
-      result.scored_tokens += score.tokens;
-    }
-    next = end;
-    if (options.progress) options.progress(static_cast<int64_t>(next), result.sequences);
-  }
+void record(Prepared& p, size_t request, double loglik) {
+  auto& score = p.result.per_task[p.owner[request].first].endings[p.owner[request].second];
+  score.loglik = loglik;
+  score.tokens = static_cast<int64_t>(p.requests[request].tokens.size()) - p.requests[request].continuation_start;
+  p.result.scored_tokens += score.tokens;
+}
 
+MultipleChoiceResult finish(Prepared& p, std::chrono::steady_clock::time_point start) {
+  MultipleChoiceResult& result = p.result;
   for (auto& task : result.per_task) {
     task.predicted = argmax_loglik(task.endings);
     task.predicted_norm = argmax_loglik_per_byte(task.endings);
@@ -187,7 +165,163 @@ MultipleChoiceResult score_multiple_choice(const LogitsFunction& logits_fn, cons
     }
   }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return result;
+  return std::move(result);
+}
+
+}  // namespace
+
+MultipleChoiceResult score_multiple_choice(const LogitsFunction& logits_fn, const Tokenizer& tokenizer,
+                                           const std::vector<MultipleChoiceTask>& tasks,
+                                           const MultipleChoiceOptions& options, const std::string& where) {
+  if (options.batch_tokens <= 0) throw usage_error("batch tokens must be positive, got ", options.batch_tokens);
+  torch::NoGradGuard no_grad;
+  const auto start = std::chrono::steady_clock::now();
+  Prepared p = prepare(tokenizer, tasks, options.max_seq_len, where);
+  const auto& requests = p.requests;
+
+  // Longest first: batches of similar length waste little on padding.
+  std::vector<size_t> order(requests.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return requests[a].tokens.size() > requests[b].tokens.size(); });
+
+  size_t next = 0;
+  while (next < order.size()) {
+    // Sequence length L (>= 2: BOS + at least one continuation token); inputs [b, L-1].
+    const int64_t len = static_cast<int64_t>(requests[order[next]].tokens.size());
+    const int64_t rows = std::max<int64_t>(1, options.batch_tokens / std::max<int64_t>(len - 1, 1));
+    const size_t end = std::min(order.size(), next + static_cast<size_t>(rows));
+    const int64_t b = static_cast<int64_t>(end - next);
+    auto inputs = torch::zeros({b, len - 1}, torch::kInt64);
+    auto in = inputs.accessor<int64_t, 2>();
+    std::vector<int64_t> positions, position_rows, targets;
+    for (int64_t r = 0; r < b; ++r) {
+      const auto& request = requests[order[next + static_cast<size_t>(r)]];
+      const int64_t n = static_cast<int64_t>(request.tokens.size());
+      for (int64_t q = 0; q + 1 < n; ++q) in[r][q] = request.tokens[static_cast<size_t>(q)];
+      // Position q predicts token q+1.
+      for (int64_t q = request.continuation_start - 1; q < n - 1; ++q) {
+        positions.push_back(r * (len - 1) + q);
+        position_rows.push_back(r);
+        targets.push_back(request.tokens[static_cast<size_t>(q + 1)]);
+      }
+    }
+    const auto logits = logits_fn(inputs.to(options.device));  // [b, L-1, V]
+    TORCH_CHECK(logits.dim() == 3 && logits.size(0) == b && logits.size(1) == len - 1,
+                "logits function returned shape ", logits.sizes(), " for tokens ", inputs.sizes());
+    const auto sums = row_logliks(logits, positions, position_rows, targets, options.device);
+    const double* s = sums.data_ptr<double>();
+    for (int64_t r = 0; r < b; ++r) record(p, order[next + static_cast<size_t>(r)], s[r]);
+    next = end;
+    if (options.progress) options.progress(static_cast<int64_t>(next), p.result.sequences);
+  }
+  return finish(p, start);
+}
+
+MultipleChoiceResult score_multiple_choice(Transformer& model, const Tokenizer& tokenizer,
+                                           const std::vector<MultipleChoiceTask>& tasks,
+                                           const MultipleChoiceOptions& options, const std::string& where) {
+  if (options.batch_tokens <= 0) throw usage_error("batch tokens must be positive, got ", options.batch_tokens);
+  torch::NoGradGuard no_grad;
+  model->eval();
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t window = model->config().max_seq_len;
+  const int64_t max_seq_len = options.max_seq_len > 0 ? std::min(options.max_seq_len, window) : window;
+  Prepared p = prepare(tokenizer, tasks, max_seq_len, where);
+  const auto& requests = p.requests;
+  const auto device = options.device;
+
+  // A task's shared prefix: the tokens before its first scored position's
+  // input, common to all its endings (a boundary merge or a left cut can make
+  // it shorter than the context).
+  std::vector<int64_t> prefix(tasks.size());
+  for (size_t t = 0; t < tasks.size(); ++t) {
+    const auto& ids = p.task_requests[t];
+    int64_t len = std::numeric_limits<int64_t>::max();
+    for (size_t r : ids) len = std::min(len, requests[r].continuation_start - 1);
+    const auto& first = requests[ids[0]].tokens;
+    for (size_t r : ids) {
+      int64_t common = 0;
+      while (common < len && requests[r].tokens[static_cast<size_t>(common)] == first[static_cast<size_t>(common)]) ++common;
+      len = common;
+    }
+    prefix[t] = len;
+  }
+  // Longest context first; a group shares the prefill of its shortest prefix.
+  std::vector<size_t> order(tasks.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return prefix[a] > prefix[b]; });
+
+  int64_t done = 0;
+  size_t next = 0;
+  while (next < order.size()) {
+    // Grow the group while rows x (longest row after the group prefix) fits the budget.
+    // A row runs tokens[P .. n-2]: n - 1 - P positions.
+    int64_t group_prefix = prefix[order[next]], rows = 0, row_len = 0, longest = 0;
+    size_t end = next;
+    while (end < order.size()) {
+      const size_t t = order[end];
+      int64_t new_longest = longest;
+      for (size_t r : p.task_requests[t]) new_longest = std::max(new_longest, static_cast<int64_t>(requests[r].tokens.size()) - 1);
+      const int64_t new_prefix = std::min(group_prefix, prefix[t]);
+      const int64_t new_rows = rows + static_cast<int64_t>(p.task_requests[t].size());
+      if (end > next && new_rows * (new_longest - new_prefix) > options.batch_tokens) break;
+      group_prefix = new_prefix;
+      rows = new_rows;
+      longest = new_longest;
+      row_len = longest - group_prefix;
+      ++end;
+    }
+    const int64_t group = static_cast<int64_t>(end - next);
+
+    // Prefill: [G, P] shared prefixes into a cache with room for the endings.
+    KVCache cache = model->make_cache(group, group_prefix + row_len);
+    if (group_prefix > 0) {
+      auto prefill = torch::zeros({group, group_prefix}, torch::kInt64);
+      auto pf = prefill.accessor<int64_t, 2>();
+      for (int64_t g = 0; g < group; ++g) {
+        const auto& tokens = requests[p.task_requests[order[next + static_cast<size_t>(g)]][0]].tokens;
+        for (int64_t q = 0; q < group_prefix; ++q) pf[g][q] = tokens[static_cast<size_t>(q)];
+      }
+      model->forward_cached(prefill.to(device), cache);
+    }
+    // Copy each task's cache row to its endings' rows.
+    std::vector<int64_t> row_task;
+    std::vector<size_t> row_request;
+    for (int64_t g = 0; g < group; ++g) {
+      for (size_t r : p.task_requests[order[next + static_cast<size_t>(g)]]) {
+        row_task.push_back(g);
+        row_request.push_back(r);
+      }
+    }
+    const auto expand = torch::tensor(row_task, torch::kInt64).to(device);
+    for (size_t l = 0; l < cache.k.size(); ++l) {
+      cache.k[l] = cache.k[l].index_select(0, expand);  // [R, Hkv, P + row_len, D]
+      cache.v[l] = cache.v[l].index_select(0, expand);
+    }
+    // Endings: tokens[P .. n-2] of each row, right-padded, at positions P.. .
+    auto inputs = torch::zeros({rows, row_len}, torch::kInt64);
+    auto in = inputs.accessor<int64_t, 2>();
+    std::vector<int64_t> positions, position_rows, targets;
+    for (int64_t row = 0; row < rows; ++row) {
+      const auto& request = requests[row_request[static_cast<size_t>(row)]];
+      const int64_t n = static_cast<int64_t>(request.tokens.size());
+      for (int64_t q = group_prefix; q + 1 < n; ++q) in[row][q - group_prefix] = request.tokens[static_cast<size_t>(q)];
+      for (int64_t q = request.continuation_start - 1; q < n - 1; ++q) {
+        positions.push_back(row * row_len + (q - group_prefix));
+        position_rows.push_back(row);
+        targets.push_back(request.tokens[static_cast<size_t>(q + 1)]);
+      }
+    }
+    const auto logits = model->forward_cached(inputs.to(device), cache);  // [R, row_len, V]
+    const auto sums = row_logliks(logits, positions, position_rows, targets, device);
+    const double* s = sums.data_ptr<double>();
+    for (int64_t row = 0; row < rows; ++row) record(p, row_request[static_cast<size_t>(row)], s[row]);
+    done += rows;
+    next = end;
+    if (options.progress) options.progress(done, p.result.sequences);
+  }
+  return finish(p, start);
 }
 
 }  // namespace seedforge

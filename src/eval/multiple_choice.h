@@ -23,9 +23,19 @@
 // trained (and as llama.cpp's hellaswag does). A sequence longer than the
 // model's window loses context tokens from the left (as lm-eval does).
 //
-// Batching: all (task, ending) sequences are sorted by length and packed into
-// batches of at most batch_tokens padded tokens; the result does not depend
-// on the batching.
+// Two scorers, compared in tests:
+//  - the reference, over any LogitsFunction: every (task, ending) sequence is
+//    run whole; sequences sorted by length and packed into batches of at most
+//    batch_tokens padded tokens.
+//  - the fast one, over a Transformer: a task's endings share its context,
+//    so the context ([BOS] + context tokens) is run once into the KV cache,
+//    the cache rows are copied to the task's endings, and only the endings
+//    run on top. Tasks are sorted by context length and grouped; a group's
+//    prefill is the shortest context of the group, the rest of each context
+//    runs with the endings (right-padded; causal attention makes the padding
+//    harmless). On the HellaSwag sample this halves the tokens run (contexts
+//    average 73 tokens, endings 35).
+// The result does not depend on the batching beyond float rounding.
 #pragma once
 
 #include <torch/torch.h>
@@ -107,7 +117,13 @@ int32_t argmax_loglik(const std::vector<EndingScore>& endings);
 int32_t argmax_loglik_per_byte(const std::vector<EndingScore>& endings);
 
 // Scores every task. `where` names the source file in errors.
+// The reference scorer (whole sequences through `logits`).
 MultipleChoiceResult score_multiple_choice(const LogitsFunction& logits, const Tokenizer& tokenizer,
+                                           const std::vector<MultipleChoiceTask>& tasks,
+                                           const MultipleChoiceOptions& options = {}, const std::string& where = "");
+// The fast scorer (shared contexts through the KV cache). options.max_seq_len
+// 0 means the model's own window.
+MultipleChoiceResult score_multiple_choice(Transformer& model, const Tokenizer& tokenizer,
                                            const std::vector<MultipleChoiceTask>& tasks,
                                            const MultipleChoiceOptions& options = {}, const std::string& where = "");
 

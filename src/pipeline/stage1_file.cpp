@@ -88,6 +88,32 @@ struct Reader {
   }
 };
 
+// Payloads and scales as views of one storage per dtype, so that the zip
+// holds a handful of records instead of two per tensor (each record costs
+// about 150 bytes of headers and alignment: 15% of a 100 KB file).
+std::vector<Stage1Tensor> share_storages(const std::vector<Stage1Tensor>& tensors) {
+  std::map<torch::ScalarType, std::vector<torch::Tensor>> parts;
+  for (const auto& t : tensors) {
+    if (t.scale.defined()) parts[torch::kFloat32].push_back(t.scale.to(torch::kFloat32).contiguous().reshape({-1}));
+    parts[t.payload.scalar_type()].push_back(t.payload.contiguous().reshape({-1}));
+  }
+  std::map<torch::ScalarType, torch::Tensor> pools;
+  std::map<torch::ScalarType, int64_t> offsets;
+  for (auto& [dtype, list] : parts) pools[dtype] = torch::cat(list);
+  auto view = [&](const torch::Tensor& t, torch::ScalarType dtype) {
+    const int64_t n = t.numel();
+    auto v = pools[dtype].narrow(0, offsets[dtype], n).view(t.sizes());
+    offsets[dtype] += n;
+    return v;
+  };
+  std::vector<Stage1Tensor> out = tensors;
+  for (auto& t : out) {
+    if (t.scale.defined()) t.scale = view(t.scale, torch::kFloat32);
+    t.payload = view(t.payload, t.payload.scalar_type());
+  }
+  return out;
+}
+
 }  // namespace
 
 int64_t Stage1Tensor::numel() const {
@@ -115,13 +141,13 @@ void write_stage1_file(const std::string& path, const Stage1File& file) {
   root.set("model", std::move(model));
 
   PtValue tensors = PtValue::new_dict();
-  for (const Stage1Tensor& t : file.tensors) {
+  for (const Stage1Tensor& t : share_storages(file.tensors)) {
     PtValue entry = PtValue::new_dict();
     entry.set("codec", PtValue::of_string(t.codec));
     entry.set("shape", int_list(t.shape));
-    if (t.scale.defined()) entry.set("scale", PtValue::of_tensor(t.scale.to(torch::kFloat32).contiguous()));
+    if (t.scale.defined()) entry.set("scale", PtValue::of_tensor(t.scale));
     const char* payload_key = t.codec == "seedlm" ? "bits" : t.codec == "ternary" ? "packed" : "data";
-    entry.set(payload_key, PtValue::of_tensor(t.payload.contiguous()));
+    entry.set(payload_key, PtValue::of_tensor(t.payload));
     tensors.set(t.name, std::move(entry));
   }
   root.set("tensors", std::move(tensors));

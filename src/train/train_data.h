@@ -62,7 +62,8 @@ class WindowSampler {
 };
 
 // Optimizer steps of a run: max_steps when set, else enough steps to visit
-// every window `epochs` times (the last step may start the next epoch).
+// every window `epochs` times (the last step may start the next epoch); 0 when
+// both are 0 (no fine-tuning: plain ternary rounding).
 int64_t total_steps(const TrainOptions& options, int64_t windows);
 
 }  // namespace seedforge

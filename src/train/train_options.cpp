@@ -42,9 +42,6 @@ void validate_train_options(const TrainOptions& o, const std::string& where) {
   at_least(where, "bitnet.lr", o.lr, 0.0);
   at_least<int64_t>(where, "bitnet.epochs", o.epochs, 0);
   at_least<int64_t>(where, "bitnet.max_steps", o.max_steps, 0);
-  if (o.epochs == 0 && o.max_steps == 0) {
-    throw usage_error(where, ": bitnet.epochs and bitnet.max_steps are both 0: nothing to train");
-  }
   at_least<int64_t>(where, "bitnet.batch_size", o.batch_size, 1);
   at_least<int64_t>(where, "bitnet.grad_accum", o.grad_accum, 1);
   at_least<int64_t>(where, "bitnet.seq_len", o.seq_len, 1);

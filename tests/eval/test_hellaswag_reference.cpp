@@ -31,7 +31,7 @@ TEST(HellaswagReference, StoriesFirst60TasksMatchPython) {
   tasks.resize(kTasks);
   MultipleChoiceOptions options;
   options.max_seq_len = m.checkpoint.config.max_seq_len;
-  const auto r = score_multiple_choice(transformer_logits(m.model), *m.tokenizer, tasks, options);
+  const auto r = score_multiple_choice(m.model, *m.tokenizer, tasks, options);
 
   ASSERT_EQ(ref["tasks"].get<int>(), kTasks);
   double max_diff = 0.0;
@@ -67,7 +67,7 @@ TEST(HellaswagSample, All500TasksBothLayoutsMatchPython) {
   MultipleChoiceOptions options;
   options.max_seq_len = m.checkpoint.config.max_seq_len;
   for (const char* file : {"hellaswag/hellaswag_val_sample.jsonl", "hellaswag/hellaswag_val_sample.txt"}) {
-    const auto r = score_multiple_choice(transformer_logits(m.model), *m.tokenizer, read_hellaswag(data_path(file)), options);
+    const auto r = score_multiple_choice(m.model, *m.tokenizer, read_hellaswag(data_path(file)), options);
     EXPECT_EQ(r.tasks, 500) << file;
     EXPECT_DOUBLE_EQ(r.acc, ref["acc"].get<double>()) << file;
     EXPECT_DOUBLE_EQ(r.acc_norm, ref["acc_norm"].get<double>()) << file;

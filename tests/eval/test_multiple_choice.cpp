@@ -192,8 +192,10 @@ TEST(MultipleChoice, OutOfRangeLabelInMemoryTasks) {
   }
 }
 
-TEST(MultipleChoice, StoriesSameFiguresFromBothLayouts) {
-  // The first 100 tasks here; all 500 in test_hellaswag_reference (label slow).
+TEST(MultipleChoice, StoriesSameFiguresFromBothLayoutsAndBothScorers) {
+  // The first 100 tasks here; all 500 in test_hellaswag_sample (labels python, slow).
+  // JSONL through the fast scorer (shared contexts), the text layout through
+  // the reference one (whole sequences) with another batching.
   auto& m = stories();
   auto a = read_hellaswag(data_path("hellaswag/hellaswag_val_sample.jsonl"));
   auto b = read_hellaswag(data_path("hellaswag/hellaswag_val_sample.txt"));
@@ -201,9 +203,9 @@ TEST(MultipleChoice, StoriesSameFiguresFromBothLayouts) {
   b.resize(100);
   MultipleChoiceOptions options;
   options.max_seq_len = m.checkpoint.config.max_seq_len;
-  const auto ra = score_multiple_choice(transformer_logits(m.model), *m.tokenizer, a, options);
+  const auto ra = score_multiple_choice(m.model, *m.tokenizer, a, options);
   MultipleChoiceOptions small = options;
-  small.batch_tokens = 1000;  // another batching as well as another layout
+  small.batch_tokens = 1000;
   const auto rb = score_multiple_choice(transformer_logits(m.model), *m.tokenizer, b, small);
   ASSERT_EQ(ra.tasks, 100);
   ASSERT_EQ(rb.tasks, 100);
@@ -217,4 +219,47 @@ TEST(MultipleChoice, StoriesSameFiguresFromBothLayouts) {
   }
   EXPECT_EQ(ra.boundary_merges, 0);  // llama2.c pieces never span a space
   EXPECT_EQ(ra.truncated, 0);
+}
+
+TEST(MultipleChoice, FastScorerMatchesReferenceWithCutsAndMerges) {
+  // The real model over a tokenizer whose piece "y a" spans the boundary, a
+  // window so short that long tasks lose context on the left, and tasks of
+  // different context lengths and ending counts: the shared-prefix scorer
+  // must give the reference scorer's log-likelihoods.
+  auto& m = stories();
+  const PieceTokenizer tokenizer({"y a", "aa", "the "});
+  std::vector<MultipleChoiceTask> tasks;
+  const std::vector<std::string> contexts = {"say", "the day is gray", "x", "the the the the the the the the the quay",
+                                             "a b c d e f g h i j k l m n o p q r s t u v w x y"};
+  for (size_t i = 0; i < contexts.size(); ++i) {
+    MultipleChoiceTask task;
+    task.context = contexts[i];
+    task.endings = {"abc", "aa b", "cab cab cab", "a"};
+    if (i % 2 == 1) task.endings.pop_back();
+    task.label = 0;
+    task.line = static_cast<int64_t>(i + 1);
+    tasks.push_back(task);
+  }
+  for (int64_t window : {512, 24}) {
+    SCOPED_TRACE(window);
+    MultipleChoiceOptions options;
+    options.max_seq_len = window;
+    for (int64_t batch : {4096, 1, 40}) {
+      options.batch_tokens = batch;
+      const auto fast = score_multiple_choice(m.model, tokenizer, tasks, options);
+      const auto ref = score_multiple_choice(transformer_logits(m.model), tokenizer, tasks, options);
+      EXPECT_GT(fast.boundary_merges, 0);
+      EXPECT_EQ(fast.boundary_merges, ref.boundary_merges);
+      EXPECT_EQ(fast.truncated, ref.truncated);
+      if (window == 24) {
+        EXPECT_GT(fast.truncated, 0);
+      }
+      for (size_t t = 0; t < tasks.size(); ++t) {
+        for (size_t e = 0; e < tasks[t].endings.size(); ++e) {
+          EXPECT_NEAR(fast.per_task[t].endings[e].loglik, ref.per_task[t].endings[e].loglik, 1e-4) << t << " " << e;
+          EXPECT_EQ(fast.per_task[t].endings[e].tokens, ref.per_task[t].endings[e].tokens);
+        }
+      }
+    }
+  }
 }

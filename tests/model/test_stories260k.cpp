@@ -2,9 +2,11 @@
 // ../shared/data/README.md, and the file-size validation of the reader.
 #include <torch/torch.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "common/error.h"
+#include "io/checkpoint.h"
 #include "io/llama2c_reader.h"
 #include "model/transformer.h"
 #include "test_util.h"
@@ -86,4 +88,27 @@ TEST(Llama2cReader, RejectsTruncatedAndInconsistentFiles) {
   msg = error_of(dir.file("nan.bin"));
   EXPECT_NE(msg.find("NaN"), std::string::npos) << msg;
   EXPECT_NE(msg.find("model.embed_tokens.weight"), std::string::npos) << msg;
+}
+
+// `stage1 convert` to a Hugging Face folder, a .pt state dict and safetensors:
+// the same logits (1e-6) as the llama2.c original.
+TEST(Stories260K, ConvertedCopiesGiveTheSameLogits) {
+  test::TempDir dir;
+  Checkpoint original = load_llama2c(test::stories_model());
+  Transformer reference = build_model(original.config, original.tensors, original.path);
+  torch::NoGradGuard no_grad;
+  auto tokens = torch::tensor({1, 403, 407, 261, 378, 410, 444}, torch::kInt64).view({1, 7});
+  auto expected = reference->forward(tokens);
+  // A .pt state dict carries no config: the loader reads config.json beside it.
+  for (const std::string& target : {dir.file("hf"), dir.file("model.pt"), dir.file("model.safetensors")}) {
+    const auto r = test::run_command(test::stage1_binary() + " convert --input " + test::stories_model() + " --output " + target);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  std::filesystem::copy_file(dir.file("hf/config.json"), dir.file("config.json"));
+  for (const std::string& path : {dir.file("hf"), dir.file("model.pt"), dir.file("model.safetensors")}) {
+    Checkpoint ck = load_checkpoint(path);
+    Transformer model = build_model(ck.config, ck.tensors, path);
+    const double diff = (model->forward(tokens) - expected).abs().max().item<double>();
+    EXPECT_LT(diff, 1e-6) << path;
+  }
 }

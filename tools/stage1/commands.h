@@ -20,6 +20,7 @@ void add_eval_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_finetune_command(CLI::App& app);
 void add_config_command(CLI::App& app);
+void add_convert_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_decode_command(CLI::App& app);
 // The main job: `stage1 --input X --output Y [--config C]` (no subcommand).

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   cli::add_generate_command(app);
   cli::add_finetune_command(app);
   cli::add_config_command(app);
+  cli::add_convert_command(app);
   cli::add_inspect_command(app);
   cli::add_decode_command(app);
   app.parse_complete_callback([&] { configure_threads(global.threads); });

@@ -1,0 +1,129 @@
+// `stage1 --input ... --output ...` as a user runs it: exit codes, bad input,
+// kill and --resume, refused resume with a changed config, inspect, dry run.
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "../pipeline/pipeline_test_util.h"
+#include "test_util.h"
+
+using namespace seedforge;
+namespace fs = std::filesystem;
+
+namespace {
+
+test::CommandResult stage1(const std::string& args) { return test::run_command(test::stage1_binary() + " " + args); }
+
+std::string base_args(const std::string& output, const std::string& config) {
+  return "--input " + test::stories_model() + " --output " + output + " --config " + config;
+}
+
+}  // namespace
+
+TEST(CliStage1, RunsAndReportsWithExitCode0Or3) {
+  test::TempDir dir;
+  test::write_text(dir.file("c.json"), test::tiny_config_json());
+  const auto r = stage1(base_args(dir.file("m.stage1.pt"), dir.file("c.json")) + " --metrics-file " + dir.file("m.prom"));
+  // The tiny config trains 4 steps: the retention constraint fails, so exit 3 with the file written.
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_TRUE(fs::exists(dir.file("m.stage1.pt")));
+  EXPECT_NE(r.output.find("constraints: NOT met"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("top-1 retention"), std::string::npos);
+  const std::string prom = test::run_command("cat " + dir.file("m.prom")).output;
+  EXPECT_NE(prom.find("seedforge_stage1_compression_ratio"), std::string::npos) << prom;
+  const auto inspect = stage1("inspect " + dir.file("m.stage1.pt"));
+  EXPECT_EQ(inspect.exit_code, 0) << inspect.output;
+  EXPECT_NE(inspect.output.find("model.layers.4.mlp.down_proj.weight"), std::string::npos);
+  EXPECT_NE(inspect.output.find("ternary"), std::string::npos);
+}
+
+TEST(CliStage1, BadInputGivesDocumentedExitCodes) {
+  test::TempDir dir;
+  test::write_text(dir.file("c.json"), test::tiny_config_json());
+  test::write_text(dir.file("unknown.json"), R"({"bitnet": {"lrr": 0.1}})");
+  test::write_text(dir.file("type.json"), R"({"bitnet": {"lr": "fast"}})");
+  test::write_text(dir.file("range.json"), R"({"bitnet": {"warmup_fraction": 1.5}})");
+  const std::string out = dir.file("m.stage1.pt");
+
+  auto r = stage1("--input " + dir.file("missing.bin") + " --output " + out + " --config " + dir.file("c.json"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("missing.bin"), std::string::npos) << r.output;
+
+  for (const char* bad : {"unknown.json", "type.json", "range.json"}) {
+    r = stage1(base_args(out, dir.file(bad)));
+    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.output;
+    EXPECT_NE(r.output.find("bitnet."), std::string::npos) << r.output;
+  }
+  r = stage1(base_args(dir.file("no/such/folder/m.stage1.pt"), dir.file("c.json")));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("does not exist"), std::string::npos) << r.output;
+
+  fs::create_directory(dir.file("ro"));
+  fs::permissions(dir.file("ro"), fs::perms::owner_read | fs::perms::owner_exec);
+  if (::access(dir.file("ro").c_str(), W_OK) != 0) {  // root may write anyway
+    r = stage1(base_args(dir.file("ro/m.stage1.pt"), dir.file("c.json")));
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("not writable"), std::string::npos) << r.output;
+  }
+  fs::permissions(dir.file("ro"), fs::perms::owner_all);
+
+  test::write_text(dir.file("bad.stage1.pt"), "PK\x03\x04 not really a zip");
+  r = stage1("inspect " + dir.file("bad.stage1.pt"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("bad.stage1.pt"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(out));  // nothing was written by any failed run
+}
+
+TEST(CliStage1, KilledRunResumesFromCheckpointAndRefusesChangedConfig) {
+  test::TempDir dir;
+  test::write_text(dir.file("c.json"), test::tiny_config_json(60, 8, 5));
+  const std::string out = dir.file("m.stage1.pt");
+  const std::string ckpt = out + ".checkpoints/bitnet_checkpoint.pt";
+  // Start in the background, wait for the first checkpoint, then kill -9.
+  const std::string pid_file = dir.file("pid");
+  std::system((test::stage1_binary() + " " + base_args(out, dir.file("c.json")) + " > " + dir.file("log1") +
+               " 2>&1 & echo $! > " + pid_file).c_str());
+  const auto start = std::chrono::steady_clock::now();
+  while (!fs::exists(ckpt) && std::chrono::steady_clock::now() - start < std::chrono::seconds(120)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(fs::exists(ckpt)) << test::run_command("cat " + dir.file("log1")).output;
+  const int pid = std::stoi(test::run_command("cat " + pid_file).output);
+  ::kill(pid, SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(fs::exists(out)) << "a killed run left a file under the output name";
+
+  // A changed config is refused.
+  test::write_text(dir.file("changed.json"), test::tiny_config_json(60, 4, 5));
+  auto r = stage1(base_args(out, dir.file("changed.json")) + " --resume");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("fingerprint"), std::string::npos) << r.output;
+
+  r = stage1(base_args(out, dir.file("c.json")) + " --resume");
+  EXPECT_TRUE(r.exit_code == 0 || r.exit_code == 3) << r.output;
+  EXPECT_NE(r.output.find("resumed from"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(out));
+}
+
+TEST(CliStage1, DryRunPrintsPlanAndWritesNothing) {
+  test::TempDir dir;
+  test::write_text(dir.file("c.json"), test::tiny_config_json());
+  const auto r = stage1(base_args(dir.file("m.stage1.pt"), dir.file("c.json")) + " --dry-run");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("estimated output"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("model.embed_tokens.weight | seedlm"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir.file("m.stage1.pt")));
+  EXPECT_FALSE(fs::exists(dir.file("stage1_compression.log")));
+}
+
+TEST(CliStage1, PrintDefaultsIsAValidConfig) {
+  test::TempDir dir;
+  const auto r = test::run_command(test::stage1_binary() + " config --print-defaults > " + dir.file("d.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto check = stage1("config --check " + dir.file("d.json"));
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_NE(check.output.find("\"warmup_fraction\": 0.4"), std::string::npos) << check.output;
+}
