@@ -6,14 +6,6 @@
 # what keeps a full build on two cores in minutes rather than tens of minutes.
 function(sf_library name)
   cmake_parse_arguments(ARG "TORCH" "" "SOURCES;DEPS" ${ARGN})
-  # TEMP-PARALLEL-DEV: skip sources other developers have not written yet.
-  set(_present "")
-  foreach(_s ${ARG_SOURCES})
-    if(EXISTS "${CMAKE_CURRENT_SOURCE_DIR}/${_s}")
-      list(APPEND _present ${_s})
-    endif()
-  endforeach()
-  set(ARG_SOURCES ${_present})
   add_library(${name} STATIC ${ARG_SOURCES})
   target_include_directories(${name} PUBLIC "${PROJECT_SOURCE_DIR}/src")
   target_compile_options(${name} PRIVATE -Wall -Wextra)
