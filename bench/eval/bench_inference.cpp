@@ -2,7 +2,8 @@
 // SEEDFORGE_DEVICE=cuda): prefill (one forward pass of B prompts x T tokens
 // filling the KV cache), decode (one token a step with the KV cache, greedy),
 // HellaSwag scoring of the first N sample tasks (4 endings each). Counters:
-// tokens/s (items_per_second), threads, peak RSS of the process in MiB.
+// tokens/s (items_per_second, from wall time: UseRealTime, since the CPU
+// column counts the main thread only), threads, peak RSS of the process in MiB.
 //
 //   bench_inference [--benchmark_filter=...]   env SEEDFORGE_THREADS (default 2)
 #include <benchmark/benchmark.h>
@@ -64,7 +65,7 @@ void BM_Prefill(benchmark::State& state) {
   add_counters(state, device);
 }
 BENCHMARK(BM_Prefill)->ArgNames({"batch", "tokens"})->Args({1, 256})->Args({1, 512})->Args({8, 256})->Args({32, 256})
-    ->Unit(benchmark::kMillisecond);
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Args: steps. Greedy from BOS, one position a step, KV cache.
 void BM_Decode(benchmark::State& state) {
@@ -84,7 +85,7 @@ void BM_Decode(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * steps);
   add_counters(state, device);
 }
-BENCHMARK(BM_Decode)->ArgName("steps")->Arg(256)->Arg(512)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Decode)->ArgName("steps")->Arg(256)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Args: tasks from the HellaSwag sample, batch tokens, scorer (1 = fast:
 // shared contexts in the KV cache, 0 = reference: whole sequences). items = tasks.
@@ -107,7 +108,7 @@ void BM_HellaswagScore(benchmark::State& state) {
 }
 BENCHMARK(BM_HellaswagScore)->ArgNames({"tasks", "batch_tokens", "fast"})->Args({500, 4096, 1})->Args({500, 16384, 1})
     ->Args({500, 4096, 0})->Args({500, 16384, 0})
-    ->Unit(benchmark::kMillisecond)->Iterations(1);
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 }  // namespace
 

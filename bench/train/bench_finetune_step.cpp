@@ -77,6 +77,7 @@ BENCHMARK(BM_FinetuneStep)
     ->Args({8, 256, 1, 8, 0})
     ->Args({8, 256, 0, 8, 0})
     ->Args({8, 256, 1, 0, 1})
+    ->Args({16, 128, 1, 8, 0})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(5.0);

@@ -1,5 +1,6 @@
 #include <torch/torch.h>
 #include <chrono>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include "common/data_paths.h"
 #include "io/model_loader.h"
 #include "runtime/threads.h"
@@ -49,6 +50,16 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 5; ++i) {
     auto a = C::now(); auto l = student->forward(inputs); auto b = C::now(); auto l2 = training_logits(student, inputs, false, false); auto c = C::now();
     tm += std::chrono::duration<double>(b - a).count(); tt += std::chrono::duration<double>(c - b).count();
+  }
+  {
+    torch::autograd::profiler::RecordProfile guard("/tmp/ft/trace.json");
+    for (int i = 0; i < 3; ++i) {
+      auto logits = training_logits(student, inputs, false, false).view({-1, 512});
+      torch::Tensor tl;
+      { torch::NoGradGuard ng; tl = torch::log_softmax(training_logits(teacher, inputs, false, false).view({-1, 512}), -1); }
+      auto loss = torch::nn::functional::cross_entropy(logits, targets) + 0.5 * (tl.exp() * (tl - torch::log_softmax(logits, -1))).sum(-1).mean();
+      opt->zero_grad(); loss.backward(); opt->step();
+    }
   }
   printf("model->forward %.1f ms, training_logits %.1f ms (grad mode)\n", tm / 5e-3, tt / 5e-3);
 }

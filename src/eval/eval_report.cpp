@@ -57,7 +57,7 @@ ModelEvaluation evaluate_model(const std::string& path, const std::string& token
 
   if (!documents.empty()) {
     const auto tokens = tokenize_documents(documents, *loaded.tokenizer, window);
-    ProgressIndicator progress("text " + label + " documents", delay);
+    ProgressIndicator progress(label.empty() ? "text documents" : "text " + label + " documents", delay);
     TextEvalOptions options;
     if (request.batch_tokens > 0) options.batch_tokens = request.batch_tokens;
     options.device = device;
@@ -65,7 +65,7 @@ ModelEvaluation evaluate_model(const std::string& path, const std::string& token
     out.text = evaluate_documents(loaded.model, tokens, options);
   }
   if (!tasks.empty()) {
-    ProgressIndicator progress("hellaswag " + label + " endings", delay);
+    ProgressIndicator progress(label.empty() ? "hellaswag endings" : "hellaswag " + label + " endings", delay);
     MultipleChoiceOptions options;
     if (request.batch_tokens > 0) options.batch_tokens = request.batch_tokens;
     options.max_seq_len = window;

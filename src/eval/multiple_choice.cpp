@@ -255,27 +255,35 @@ MultipleChoiceResult score_multiple_choice(Transformer& model, const Tokenizer& 
   int64_t done = 0;
   size_t next = 0;
   while (next < order.size()) {
-    // Grow the group while rows x (longest row after the group prefix) fits the budget.
-    // A row runs tokens[P .. n-2]: n - 1 - P positions.
-    int64_t group_prefix = prefix[order[next]], rows = 0, row_len = 0, longest = 0;
+    // Grow the group while its endings' unpadded tokens fit the budget. A row
+    // (one ending) runs tokens[P .. n-2]: n - 1 - P positions.
+    int64_t group_prefix = prefix[order[next]], rows = 0, sum_inputs = 0, longest = 0;
     size_t end = next;
     while (end < order.size()) {
       const size_t t = order[end];
-      int64_t new_longest = longest;
-      for (size_t r : p.task_requests[t]) new_longest = std::max(new_longest, static_cast<int64_t>(requests[r].tokens.size()) - 1);
+      int64_t new_sum = sum_inputs, new_longest = longest;
+      for (size_t r : p.task_requests[t]) {
+        const int64_t n1 = static_cast<int64_t>(requests[r].tokens.size()) - 1;
+        new_sum += n1;
+        new_longest = std::max(new_longest, n1);
+      }
       const int64_t new_prefix = std::min(group_prefix, prefix[t]);
       const int64_t new_rows = rows + static_cast<int64_t>(p.task_requests[t].size());
-      if (end > next && new_rows * (new_longest - new_prefix) > options.batch_tokens) break;
+      if (end > next && (new_sum - new_rows * new_prefix > options.batch_tokens ||
+                         static_cast<int64_t>(end - next + 1) * new_prefix > options.batch_tokens)) {
+        break;
+      }
       group_prefix = new_prefix;
       rows = new_rows;
+      sum_inputs = new_sum;
       longest = new_longest;
-      row_len = longest - group_prefix;
       ++end;
     }
     const int64_t group = static_cast<int64_t>(end - next);
+    const int64_t capacity = longest;  // P + the longest row
 
     // Prefill: [G, P] shared prefixes into a cache with room for the endings.
-    KVCache cache = model->make_cache(group, group_prefix + row_len);
+    KVCache prefilled = model->make_cache(group, capacity);
     if (group_prefix > 0) {
       auto prefill = torch::zeros({group, group_prefix}, torch::kInt64);
       auto pf = prefill.accessor<int64_t, 2>();
@@ -283,40 +291,52 @@ MultipleChoiceResult score_multiple_choice(Transformer& model, const Tokenizer& 
         const auto& tokens = requests[p.task_requests[order[next + static_cast<size_t>(g)]][0]].tokens;
         for (int64_t q = 0; q < group_prefix; ++q) pf[g][q] = tokens[static_cast<size_t>(q)];
       }
-      model->forward_cached(prefill.to(device), cache);
+      model->forward_cached(prefill.to(device), prefilled);
     }
-    // Copy each task's cache row to its endings' rows.
-    std::vector<int64_t> row_task;
-    std::vector<size_t> row_request;
+    // The group's endings, longest first, run in chunks of similar length
+    // (padding waste stays small); each chunk copies its tasks' cache rows.
+    std::vector<std::pair<int64_t, size_t>> ending_rows;  // (task row in the group, request)
     for (int64_t g = 0; g < group; ++g) {
-      for (size_t r : p.task_requests[order[next + static_cast<size_t>(g)]]) {
-        row_task.push_back(g);
-        row_request.push_back(r);
+      for (size_t r : p.task_requests[order[next + static_cast<size_t>(g)]]) ending_rows.emplace_back(g, r);
+    }
+    std::stable_sort(ending_rows.begin(), ending_rows.end(), [&](const auto& x, const auto& y) {
+      return requests[x.second].tokens.size() > requests[y.second].tokens.size();
+    });
+    size_t first = 0;
+    while (first < ending_rows.size()) {
+      const int64_t row_len = static_cast<int64_t>(requests[ending_rows[first].second].tokens.size()) - 1 - group_prefix;
+      size_t last = first + 1;
+      while (last < ending_rows.size() && static_cast<int64_t>(last - first + 1) * row_len <= options.batch_tokens) ++last;
+      const int64_t chunk = static_cast<int64_t>(last - first);
+      std::vector<int64_t> row_task;
+      for (size_t i = first; i < last; ++i) row_task.push_back(ending_rows[i].first);
+      const auto expand = torch::tensor(row_task, torch::kInt64).to(device);
+      KVCache cache;
+      cache.length = prefilled.length;
+      for (size_t l = 0; l < prefilled.k.size(); ++l) {
+        cache.k.push_back(prefilled.k[l].index_select(0, expand));  // [chunk, Hkv, capacity, D]
+        cache.v.push_back(prefilled.v[l].index_select(0, expand));
       }
-    }
-    const auto expand = torch::tensor(row_task, torch::kInt64).to(device);
-    for (size_t l = 0; l < cache.k.size(); ++l) {
-      cache.k[l] = cache.k[l].index_select(0, expand);  // [R, Hkv, P + row_len, D]
-      cache.v[l] = cache.v[l].index_select(0, expand);
-    }
-    // Endings: tokens[P .. n-2] of each row, right-padded, at positions P.. .
-    auto inputs = torch::zeros({rows, row_len}, torch::kInt64);
-    auto in = inputs.accessor<int64_t, 2>();
-    std::vector<int64_t> positions, position_rows, targets;
-    for (int64_t row = 0; row < rows; ++row) {
-      const auto& request = requests[row_request[static_cast<size_t>(row)]];
-      const int64_t n = static_cast<int64_t>(request.tokens.size());
-      for (int64_t q = group_prefix; q + 1 < n; ++q) in[row][q - group_prefix] = request.tokens[static_cast<size_t>(q)];
-      for (int64_t q = request.continuation_start - 1; q < n - 1; ++q) {
-        positions.push_back(row * row_len + (q - group_prefix));
-        position_rows.push_back(row);
-        targets.push_back(request.tokens[static_cast<size_t>(q + 1)]);
+      // Endings: tokens[P .. n-2] of each row, right-padded, at positions P.. .
+      auto inputs = torch::zeros({chunk, row_len}, torch::kInt64);
+      auto in = inputs.accessor<int64_t, 2>();
+      std::vector<int64_t> positions, position_rows, targets;
+      for (int64_t row = 0; row < chunk; ++row) {
+        const auto& request = requests[ending_rows[first + static_cast<size_t>(row)].second];
+        const int64_t n = static_cast<int64_t>(request.tokens.size());
+        for (int64_t q = group_prefix; q + 1 < n; ++q) in[row][q - group_prefix] = request.tokens[static_cast<size_t>(q)];
+        for (int64_t q = request.continuation_start - 1; q < n - 1; ++q) {
+          positions.push_back(row * row_len + (q - group_prefix));
+          position_rows.push_back(row);
+          targets.push_back(request.tokens[static_cast<size_t>(q + 1)]);
+        }
       }
+      const auto logits = model->forward_cached(inputs.to(device), cache);  // [chunk, row_len, V]
+      const auto sums = row_logliks(logits, positions, position_rows, targets, device);
+      const double* s = sums.data_ptr<double>();
+      for (int64_t row = 0; row < chunk; ++row) record(p, ending_rows[first + static_cast<size_t>(row)].second, s[row]);
+      first = last;
     }
-    const auto logits = model->forward_cached(inputs.to(device), cache);  // [R, row_len, V]
-    const auto sums = row_logliks(logits, positions, position_rows, targets, device);
-    const double* s = sums.data_ptr<double>();
-    for (int64_t row = 0; row < rows; ++row) record(p, row_request[static_cast<size_t>(row)], s[row]);
     done += rows;
     next = end;
     if (options.progress) options.progress(done, p.result.sequences);

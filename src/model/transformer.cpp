@@ -96,13 +96,17 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   k = repeat_kv(k, n_heads / n_kv_heads);  // [B, H, S, D]
   v = repeat_kv(v, n_heads / n_kv_heads);
 
-  auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(double(head_dim));  // [B, H, T, S]
+  // The 1/sqrt(D) scale goes on q ([B, H, T, D]) rather than on the scores
+  // ([B, H, T, S]): one pass over the small tensor instead of the large one.
+  auto scores = torch::matmul(q * (1.0 / std::sqrt(double(head_dim))), k.transpose(-2, -1));  // [B, H, T, S]
   if (t > 1) {
-    // Query i (absolute position past+i) sees keys 0..past+i.
+    // Query i (absolute position past+i) sees keys 0..past+i. In place: the
+    // scores are a fresh tensor, and at T = 512 each copy is B*H*T*T floats.
     auto mask = torch::ones({t, s}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(past + 1);
-    scores = scores.masked_fill(mask, -std::numeric_limits<float>::infinity());
+    scores.masked_fill_(mask, -std::numeric_limits<float>::infinity());
   }
-  auto probs = torch::softmax(scores.to(torch::kFloat32), -1).to(q.dtype());
+  auto probs = scores.scalar_type() == torch::kFloat32 ? torch::softmax(scores, -1)
+                                                       : torch::softmax(scores.to(torch::kFloat32), -1).to(q.dtype());
   auto out = torch::matmul(probs, v);                                 // [B, H, T, D]
   out = out.transpose(1, 2).reshape({b, t, n_heads * head_dim});      // [B, T, H*D]
   return o_proj->forward(out);

@@ -212,7 +212,16 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   train.resume = options.resume;
   if (train.checkpoint_dir.empty()) train.checkpoint_dir = output + ".checkpoints";
   const std::string train_text_hash = fine_tune ? hex(hash_path(train_text)) : "none";
-  train.fingerprint = "input:" + hex(hash_path(input)) + " train:" + train_text_hash + " config:" + config_fingerprint(config);
+  // What shapes the fine-tuned weights: the input, the training text, the
+  // bitnet and seedlm sections and the float-matrix encoding (SeedLM-encoded
+  // embeddings are frozen during training). How the trained ternary weights
+  // are then stored does not enter, so one fine-tuning can be resumed at its
+  // last step and written with another encoding.ternary.
+  Stage1Config training_shape = config;
+  training_shape.encoding.ternary = default_stage1_config().encoding.ternary;
+  training_shape.encoding.vector = default_stage1_config().encoding.vector;
+  training_shape.constraints = default_stage1_config().constraints;
+  train.fingerprint = "input:" + hex(hash_path(input)) + " train:" + train_text_hash + " config:" + config_fingerprint(training_shape);
 
   // ---- baseline evaluation ----------------------------------------------
   report.before = stages.run("baseline evaluation", [&] {

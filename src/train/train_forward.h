@@ -22,6 +22,18 @@ namespace seedforge {
 //
 // tokens: [B, T] int64 -> logits [B, T, V] fp32. model->forward()'s value (to
 // float rounding) when bf16 is off, with or without checkpointing.
-torch::Tensor training_logits(Transformer& model, const torch::Tensor& tokens, bool bf16, bool activation_checkpointing);
+// attention_kernel: use the CPU attention kernel where it applies (fp32 on an
+// AVX2 CPU); false = always the GEMM form (for comparisons).
+torch::Tensor training_logits(Transformer& model, const torch::Tensor& tokens, bool bf16, bool activation_checkpointing,
+                              bool attention_kernel = true);
+
+// Causal attention of stacked query groups: q [N, R, D] (row r at position
+// r % T), k, v [N, T, D], bias = additive causal mask [R, T] -> [N, R, D].
+// With use_kernel on an fp32 CPU tensor and an AVX2 CPU: the kernel of
+// causal_attention_kernel.h (bias unused); else baddbmm + softmax + bmm.
+torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               const torch::Tensor& bias, double scale, bool use_kernel);
+// Whether this CPU runs the AVX2 attention kernel.
+bool attention_kernel_available();
 
 }  // namespace seedforge
