@@ -1,21 +1,27 @@
 // One BitNet b1.58 fine-tuning step on stories260K, as the trainer runs it:
 // B windows of T tokens from train.txt, lambda 0.5 (both quantizers active and
-// blended), distillation from the fp32 teacher (kd_weight 0.5, T 1) or not,
-// cross-entropy, backward, gradient clipping at 1.0, AdamW (lr 1e-3, betas
-// 0.9/0.95). bench/train/finetune_step_pytorch.py runs the same step in Python.
+// blended), cross-entropy plus distillation from the fp32 teacher (kd_weight
+// 0.5, temperature 1) or not, backward, gradient clipping at 1.0, AdamW (lr
+// 1e-3, betas 0.9/0.95). bench/train/finetune_step_pytorch.py runs the same
+// step in Python PyTorch; bench/train/compare_finetune_step.sh runs both.
 //
 //   bench_finetune_step [--benchmark_filter=...]    env SEEDFORGE_THREADS (default 2)
-// Args: batch, seq_len, kd (0/1), activation_bits, per_row (0/1).
+// Args: B, T, kd (0 none, 1 teacher run in the step, 2 teacher log-probs
+// precomputed as the trainer caches them after the first epoch on CPU),
+// abits (activation bits), row (per-row scales), kern (1 = CPU attention
+// kernel, 0 = GEMM attention). Counters: tokens/s, user and sys CPU seconds
+// per step (getrusage, all threads).
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 
 #include <cstdlib>
 
 #include "common/data_paths.h"
-#include "eval/documents.h"
 #include "io/model_loader.h"
 #include "runtime/threads.h"
 #include "train/bit_linear.h"
 #include "train/train_data.h"
+#include "train/train_forward.h"  // attention_kernel_available
 #include "train/trainer.h"
 
 using namespace seedforge;
@@ -27,15 +33,19 @@ int bench_threads() {
   return env != nullptr ? std::atoi(env) : 2;
 }
 
+double seconds(const timeval& t) { return double(t.tv_sec) + 1e-6 * double(t.tv_usec); }
+
 void BM_FinetuneStep(benchmark::State& state) {
   if (std::getenv("SEEDFORGE_DATA") == nullptr) setenv("SEEDFORGE_DATA", SEEDFORGE_DEFAULT_DATA, 0);
   const int threads = configure_threads(bench_threads());
   TrainOptions o;
   o.batch_size = state.range(0);
   o.seq_len = state.range(1);
-  o.kd_weight = state.range(2) != 0 ? 0.5 : 0.0;
+  const int64_t kd = state.range(2);
+  o.kd_weight = kd != 0 ? 0.5 : 0.0;
   o.activation_bits = static_cast<int>(state.range(3));
   o.per_row_scale = state.range(4) != 0;
+  const bool kernel = state.range(5) != 0;
   o.grad_accum = 1;
   o.lr = 1e-3;
   o.grad_clip = 1.0;
@@ -51,35 +61,59 @@ void BM_FinetuneStep(benchmark::State& state) {
   const torch::Tensor windows = stream.as_strided({data.windows, o.seq_len + 1}, {o.seq_len, 1});
   WindowSampler sampler(data.windows, o.seed);
   int64_t position = 0;
-  for (auto _ : state) {
-    state.PauseTiming();
+  auto next_batch = [&] {
     torch::Tensor index = torch::empty({o.batch_size}, torch::kInt64);
     for (int64_t r = 0; r < o.batch_size; ++r) index[r] = sampler.window_at(position++);
-    const std::vector<torch::Tensor> batch = {windows.index_select(0, index)};
-    state.ResumeTiming();
-    // The teacher runs every step (as in a first epoch; later epochs of a CPU run read its cached output).
-    std::vector<torch::Tensor> teacher_logp;
-    if (o.kd_weight > 0) teacher_logp.push_back(teacher_log_probs(teacher, batch[0].narrow(1, 0, o.seq_len), 1.0, false));
-    const StepStats s = optimizer_step(student, batch, teacher_logp, *optimizer, o.lr, o, false, false, "benchmark");
-    benchmark::DoNotOptimize(s.loss);
+    return windows.index_select(0, index);
+  };
+  o.attention_kernel = kernel;
+  auto teacher_logp = [&](const torch::Tensor& batch) {
+    return teacher_log_probs(teacher, batch.narrow(1, 0, o.seq_len), o, false);
+  };
+  auto step = [&](const torch::Tensor& batch, const torch::Tensor& logp) {
+    const std::vector<torch::Tensor> logps = logp.defined() ? std::vector<torch::Tensor>{logp} : std::vector<torch::Tensor>{};
+    return optimizer_step(student, {batch}, logps, *optimizer, o.lr, o, false, false, "benchmark").loss;
+  };
+  // Warm-up (allocator, OpenMP pool).
+  for (int i = 0; i < 2; ++i) {
+    const torch::Tensor b = next_batch();
+    step(b, kd != 0 ? teacher_logp(b) : torch::Tensor());
   }
-  state.counters["tokens/s"] =
-      benchmark::Counter(double(state.iterations() * o.batch_size * o.seq_len), benchmark::Counter::kIsRate);
+  rusage before{}, after{};
+  getrusage(RUSAGE_SELF, &before);
+  for (auto _ : state) {
+    state.PauseTiming();
+    const torch::Tensor batch = next_batch();
+    torch::Tensor cached;
+    if (kd == 2) {
+      torch::NoGradGuard no_grad;
+      cached = teacher_logp(batch);  // as read back from the trainer's cache
+    }
+    state.ResumeTiming();
+    torch::Tensor logp = kd == 1 ? teacher_logp(batch) : cached;
+    benchmark::DoNotOptimize(step(batch, logp));
+  }
+  getrusage(RUSAGE_SELF, &after);
+  const double n = double(state.iterations());
+  state.counters["tokens/s"] = benchmark::Counter(n * double(o.batch_size * o.seq_len), benchmark::Counter::kIsRate);
+  state.counters["user_s/step"] = (seconds(after.ru_utime) - seconds(before.ru_utime)) / n;
+  state.counters["sys_s/step"] = (seconds(after.ru_stime) - seconds(before.ru_stime)) / n;
   state.counters["threads"] = threads;
-  state.SetLabel(blas_description());
+  state.SetLabel(kernel && attention_kernel_available() ? "attention kernel avx2" : "attention gemm");
 }
 
 }  // namespace
 
-// batch, seq_len, kd, activation_bits, per_row
+// B, T, kd, abits, row, kern
 BENCHMARK(BM_FinetuneStep)
-    ->ArgNames({"B", "T", "kd", "abits", "row"})
-    ->Args({8, 256, 1, 8, 0})
-    ->Args({8, 256, 0, 8, 0})
-    ->Args({8, 256, 1, 0, 1})
-    ->Args({16, 128, 1, 8, 0})
+    ->ArgNames({"B", "T", "kd", "abits", "row", "kern"})
+    ->Args({8, 256, 1, 8, 1, 1})
+    ->Args({8, 256, 1, 8, 1, 0})
+    ->Args({8, 256, 2, 8, 1, 1})
+    ->Args({8, 256, 0, 8, 1, 1})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
+    ->MeasureProcessCPUTime()
     ->MinTime(5.0);
 
 BENCHMARK_MAIN();

@@ -270,9 +270,11 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
       metrics.set_gauge(stage1_metric::kStep, double(s.step));
       metrics.set_gauge(stage1_metric::kLoss, s.loss);
       metrics.set_gauge(stage1_metric::kLambda, s.lambda);
-      if (s.step % 50 == 0 || s.step == s.total_steps) {
-        log()->debug("step {}/{} lambda {:.3f} loss {:.4f} lr {:.2e}", s.step, s.total_steps, s.lambda, s.loss, s.lr);
-      }
+      // About twenty progress lines per run on the console, every step in the log file.
+      const int64_t every = std::max<int64_t>(1, s.total_steps / 20);
+      const auto level = s.step % every == 0 || s.step == s.total_steps ? spdlog::level::info : spdlog::level::debug;
+      log()->log(level, "step {}/{} lambda {:.3f} loss {:.4f} lr {:.2e} {:.0f} tokens/s ETA {:.0f} s", s.step,
+                 s.total_steps, s.lambda, s.loss, s.lr, s.tokens_per_second, s.eta_seconds);
     };
     hooks.on_eval = [](const ValidReport& v) {
       log()->info("validation at step {}: top-1 {:.5f}, perplexity {:.4f}", v.step, v.top1, v.perplexity);

@@ -1,6 +1,7 @@
 #include "runtime/threads.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <torch/torch.h>
 
 #include <thread>
@@ -12,6 +13,17 @@ int g_threads = 0;
 }
 
 int configure_threads(int requested) {
+  // glibc serves blocks above its mmap threshold (128 KiB, growing only
+  // slowly) with fresh zeroed pages each time: the attention scores and
+  // logits of every batch were mapped and unmapped again, and system time
+  // was 40% of an evaluation (measured: 3.1 s sys vs 4.0 s user on valid.txt).
+  // Keeping such blocks in the heap for reuse removes that.
+  static bool allocator_set = false;
+  if (!allocator_set) {
+    mallopt(M_MMAP_THRESHOLD, 512 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    allocator_set = true;
+  }
   int n = requested > 0 ? requested : static_cast<int>(std::thread::hardware_concurrency());
   if (n <= 0) n = 1;
   torch::set_num_threads(n);

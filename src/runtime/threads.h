@@ -11,6 +11,7 @@
 namespace seedforge {
 
 // requested <= 0: one per core. Idempotent; returns the thread count in force.
+// Also keeps large freed blocks in the heap (glibc mallopt), see threads.cpp.
 int configure_threads(int requested);
 int configured_threads();
 // "OpenBLAS 0.3.21 ... (openmp)" or "unknown": which BLAS build is loaded.

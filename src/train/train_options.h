@@ -54,6 +54,9 @@ struct TrainOptions {
   // first reuse them instead of running it again. Used only when all windows
   // fit; 0 = never cache.
   int64_t teacher_cache_mb = 1024;
+  // The CPU attention kernel (train_forward.h) where it applies; false = the
+  // GEMM form everywhere (for comparisons).
+  bool attention_kernel = true;
 };
 
 BitNetOptions bitnet_options(const TrainOptions& options);

@@ -87,7 +87,7 @@ class TeacherCache {
  public:
   TeacherCache(Transformer* teacher, int64_t windows, int64_t t, int64_t v, const TrainOptions& options, bool bf16,
                bool enabled)
-      : teacher_(teacher), t_(t), v_(v), temperature_(options.kd_temperature), bf16_(bf16) {
+      : teacher_(teacher), t_(t), v_(v), options_(options), bf16_(bf16) {
     if (teacher == nullptr || !enabled) return;
     const double bytes = double(windows) * double(t) * double(v) * 4.0;
     if (bytes > double(options.teacher_cache_mb) * 1024.0 * 1024.0) return;
@@ -101,13 +101,13 @@ class TeacherCache {
   torch::Tensor log_probs(const torch::Tensor& ids, const torch::Tensor& windows) {
     if (teacher_ == nullptr) return torch::Tensor();
     const torch::Tensor inputs = windows.narrow(1, 0, t_);
-    if (!store_.defined()) return teacher_log_probs(*teacher_, inputs, temperature_, bf16_);
+    if (!store_.defined()) return teacher_log_probs(*teacher_, inputs, options_, bf16_);
     const int64_t b = ids.size(0);
     const auto id = ids.accessor<int64_t, 1>();
     bool all = true;
     for (int64_t r = 0; r < b; ++r) all = all && have_[size_t(id[r])];
     if (!all) {
-      const torch::Tensor fresh = teacher_log_probs(*teacher_, inputs, temperature_, bf16_).view({b, t_, v_});
+      const torch::Tensor fresh = teacher_log_probs(*teacher_, inputs, options_, bf16_).view({b, t_, v_});
       for (int64_t r = 0; r < b; ++r) {
         store_[id[r]].copy_(fresh[r]);
         have_[size_t(id[r])] = true;
@@ -120,7 +120,7 @@ class TeacherCache {
  private:
   Transformer* teacher_;
   int64_t t_, v_;
-  double temperature_;
+  const TrainOptions& options_;
   bool bf16_;
   torch::Tensor store_;  // [windows, T, V] or undefined
   std::vector<bool> have_;
@@ -136,10 +136,10 @@ Transformer make_teacher(const Transformer& dense_model) {
   return teacher;
 }
 
-torch::Tensor teacher_log_probs(Transformer& teacher, const torch::Tensor& inputs, double temperature, bool bf16) {
+torch::Tensor teacher_log_probs(Transformer& teacher, const torch::Tensor& inputs, const TrainOptions& options, bool bf16) {
   torch::NoGradGuard no_grad;
-  const torch::Tensor logits = training_logits(teacher, inputs, bf16, false);  // [B, T, V]
-  return torch::log_softmax(logits.view({-1, logits.size(-1)}) / temperature, -1);
+  const torch::Tensor logits = training_logits(teacher, inputs, bf16, false, options.attention_kernel);  // [B, T, V]
+  return torch::log_softmax(logits.view({-1, logits.size(-1)}) / options.kd_temperature, -1);
 }
 
 MicroBatchLoss micro_batch_loss(Transformer& student, const torch::Tensor& teacher_logp, const torch::Tensor& windows,
@@ -147,7 +147,8 @@ MicroBatchLoss micro_batch_loss(Transformer& student, const torch::Tensor& teach
   const int64_t t = windows.size(1) - 1;
   const torch::Tensor inputs = windows.narrow(1, 0, t);
   const torch::Tensor targets = windows.narrow(1, 1, t).reshape({-1});
-  const torch::Tensor logits = training_logits(student, inputs, bf16, activation_checkpointing);  // [B, T, V]
+  const torch::Tensor logits =
+      training_logits(student, inputs, bf16, activation_checkpointing, options.attention_kernel);  // [B, T, V]
   const torch::Tensor flat = logits.view({-1, logits.size(-1)});
   MicroBatchLoss out;
   out.ce = torch::nn::functional::cross_entropy(flat, targets);
@@ -169,7 +170,7 @@ MicroBatchLoss micro_batch_loss(Transformer& student, Transformer* teacher, cons
                                 const TrainOptions& options, bool bf16, bool activation_checkpointing) {
   torch::Tensor teacher_logp;
   if (teacher != nullptr && options.kd_weight > 0.0) {
-    teacher_logp = teacher_log_probs(*teacher, windows.narrow(1, 0, windows.size(1) - 1), options.kd_temperature, bf16);
+    teacher_logp = teacher_log_probs(*teacher, windows.narrow(1, 0, windows.size(1) - 1), options, bf16);
   }
   return micro_batch_loss(student, teacher_logp, windows, options, bf16, activation_checkpointing);
 }

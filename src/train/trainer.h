@@ -5,7 +5,9 @@
 //   lr     = lr_at(s, S, lr, lr_warmup_steps, lr_schedule)
 //   grad_accum micro-batches of batch_size windows (train_data.h), each
 //     loss = CE(student, next tokens) + kd_weight * T^2 * KL(softmax(t/T) || softmax(s/T))
-//     (the KL term, mean over tokens, only with a teacher), backward of loss / grad_accum
+//     (the KL term, mean over tokens, only with a teacher), backward of loss / grad_accum;
+//     on CPU the teacher's log-probabilities of each window are kept after their
+//     first computation (TrainOptions::teacher_cache_mb), later epochs reuse them
 //   the global gradient L2 norm clipped to grad_clip, then AdamW (decoupled
 //   weight decay on matrices only, eps 1e-8)
 //   every eval_every steps: top-1 and perplexity on the validation documents at lambda = 1
@@ -55,8 +57,8 @@ Transformer make_teacher(const Transformer& dense_model);
 FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const TrainData& data,
                                const TrainOptions& options, const FinetuneHooks& hooks = {});
 
-// log_softmax(teacher(inputs) / temperature): inputs [B, T] -> [B*T, V] fp32, no autograd.
-torch::Tensor teacher_log_probs(Transformer& teacher, const torch::Tensor& inputs, double temperature, bool bf16);
+// log_softmax(teacher(inputs) / kd_temperature): inputs [B, T] -> [B*T, V] fp32, no autograd.
+torch::Tensor teacher_log_probs(Transformer& teacher, const torch::Tensor& inputs, const TrainOptions& options, bool bf16);
 
 // The loss of one micro-batch, as the trainer computes it (exposed for tests and
 // benchmarks): windows [B, T+1] int64 -> {loss, ce, kd} scalars. teacher_logp is
