@@ -29,15 +29,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-bool is_projection(const std::string& name) {
-  for (const char* p : {"q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight", "gate_proj.weight",
-                        "up_proj.weight", "down_proj.weight"}) {
-    const std::string s = p;
-    if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0) return true;
-  }
-  return false;
-}
-
 torch::Tensor zero_payload(const std::string& codec, const std::vector<int64_t>& shape, int64_t bytes, bool per_row,
                            bool fp16) {
   int64_t n = 1;
@@ -86,7 +77,7 @@ Stage1Plan plan_stage1(const std::string& input, const std::string& output, cons
     PlannedTensor p;
     p.name = name;
     p.shape = value.sizes().vec();
-    p.codec = planned_codec(name, p.shape, is_projection(name), config);
+    p.codec = planned_codec(name, p.shape, is_projection_weight(name), config);
     p.bytes = planned_payload_bytes(p.codec, p.shape, per_row && p.codec == "ternary", fp16, seedlm);
     if (p.codec == "seedlm") plan.seedlm_blocks += seedlm_block_count(value.numel(), seedlm);
     plan.parameters += value.numel();

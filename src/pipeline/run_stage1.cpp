@@ -72,18 +72,6 @@ std::string hex(uint64_t v) {
   return buf;
 }
 
-bool is_projection_weight(const std::string& name) {
-  for (const char* p : {"q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight", "gate_proj.weight",
-                        "up_proj.weight", "down_proj.weight"}) {
-    const std::string s = p;
-    if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0 &&
-        name.find("model.layers.") == 0) {
-      return true;
-    }
-  }
-  return false;
-}
-
 // Times a stage, logs its start and end, and records it in the report and metrics.
 class StageClock {
  public:

@@ -117,6 +117,15 @@ int64_t planned_payload_bytes(const std::string& codec, const std::vector<int64_
   return n * (fp16 ? 2 : 4);
 }
 
+bool is_projection_weight(const std::string& name) {
+  if (name.rfind("model.layers.", 0) != 0) return false;
+  for (const std::string suffix : {".q_proj.weight", ".k_proj.weight", ".v_proj.weight", ".o_proj.weight",
+                                   ".gate_proj.weight", ".up_proj.weight", ".down_proj.weight"}) {
+    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) return true;
+  }
+  return false;
+}
+
 double relative_error(const torch::Tensor& reference, const torch::Tensor& approximation) {
   auto a = reference.detach().to(torch::kFloat64).cpu();
   auto b = approximation.detach().to(torch::kFloat64).cpu().reshape(a.sizes());

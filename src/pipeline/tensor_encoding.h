@@ -44,6 +44,10 @@ std::string planned_codec(const std::string& name, const std::vector<int64_t>& s
 int64_t planned_payload_bytes(const std::string& codec, const std::vector<int64_t>& shape, bool per_row_scale,
                               bool fp16, const SeedLMParams& params);
 
+// True for the weight of one of a layer's seven projections (what BitNet
+// makes ternary), e.g. "model.layers.3.mlp.up_proj.weight".
+bool is_projection_weight(const std::string& name);
+
 // ||a - b|| / ||a|| (0 when both are zero).
 double relative_error(const torch::Tensor& reference, const torch::Tensor& approximation);
 
