@@ -4,8 +4,9 @@
 # machine, same libtorch, same threads. Runs each ROUNDS times, interleaved, so
 # that other load on the machine affects all alike; each run under /usr/bin/time -v.
 #
-#   bench/train/compare_finetune_step.sh BUILD_DIR [THREADS=1] [ROUNDS=3] [STEPS=20] [CPP_SECONDS=10]
-# (Python times STEPS steps; Google Benchmark runs the C++ step for CPP_SECONDS.)
+#   bench/train/compare_finetune_step.sh BUILD_DIR [THREADS=1] [ROUNDS=3] [STEPS=20]
+# (Python times STEPS steps after 3 warm-up steps; Google Benchmark runs the C++
+# step for at least 5 s after 2 warm-up steps, about 25-40 steps.)
 # Output: one line per run (JSON from the Python script, Google Benchmark's
 # counters for C++) and the /usr/bin/time user/sys/wall of each process, in
 # $OUT_DIR (default ./finetune_step_compare).
@@ -14,7 +15,6 @@ build=${1:?usage: compare_finetune_step.sh BUILD_DIR [THREADS] [ROUNDS] [STEPS]}
 threads=${2:-1}
 rounds=${3:-3}
 steps=${4:-20}
-cpp_seconds=${5:-10}
 here=$(cd "$(dirname "$0")" && pwd)
 out=${OUT_DIR:-./finetune_step_compare}
 mkdir -p "$out"
@@ -27,8 +27,8 @@ for round in $(seq 1 "$rounds"); do
   for impl in cpp cpp-gemm python python-fused; do
     log="$out/$impl.$round.time"
     case $impl in
-      cpp) cmd=("$build/bench/train/bench_finetune_step" "--benchmark_filter=B:8/T:256/kd:1/abits:8/row:1/kern:1" "--benchmark_min_time=$cpp_seconds" "--benchmark_format=json") ;;
-      cpp-gemm) cmd=("$build/bench/train/bench_finetune_step" "--benchmark_filter=B:8/T:256/kd:1/abits:8/row:1/kern:0" "--benchmark_min_time=$cpp_seconds" "--benchmark_format=json") ;;
+      cpp) cmd=("$build/bench/train/bench_finetune_step" "--benchmark_filter=B:8/T:256/kd:1/abits:8/row:1/kern:1" "--benchmark_format=json") ;;
+      cpp-gemm) cmd=("$build/bench/train/bench_finetune_step" "--benchmark_filter=B:8/T:256/kd:1/abits:8/row:1/kern:0" "--benchmark_format=json") ;;
       python) cmd=("$python" "$here/finetune_step_pytorch.py" --threads "$threads" --steps "$steps" --row 1) ;;
       python-fused) cmd=("$python" "$here/finetune_step_pytorch.py" --threads "$threads" --steps "$steps" --row 1 --fused) ;;
     esac

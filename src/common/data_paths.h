@@ -1,7 +1,8 @@
 // Where the shared data (model, texts, tokenizers) lives.
 //
 // The data folder is ${SEEDFORGE_DATA}, else ${SEEDFORGE_DATA_DEFAULT} (set by
-// CTest), else ../shared/data relative to the working directory.
+// CTest), else ../shared/data relative to the working directory, else (when
+// that does not exist) the folder the build was configured with.
 #pragma once
 
 #include <string>

@@ -58,6 +58,15 @@ struct BitnetConfig {
   std::string checkpoint_dir;    // "" = decided by the pipeline
   std::string train_text;        // "" = data text/tinystories/train.txt
   double valid_fraction = 0.0;   // share of train_text paragraphs held out
+  // When the float matrices that SeedLM stores (embeddings, an untied head)
+  // are encoded and frozen at their decoded values, as a share of the
+  // fine-tuning steps: 0 = before the first step, 1 = never during training
+  // (encoded afterwards). In between they train in full precision first.
+  double float_freeze_fraction = 0.0;
+  // Tokens sampled from the original model and added to train_text (data-free
+  // distillation); 0 = none. Sampled at synthetic_temperature.
+  int64_t synthetic_tokens = 0;
+  double synthetic_temperature = 1.0;
 };
 
 struct SeedlmConfig {

@@ -49,6 +49,9 @@ void visit_stage1_fields(Visitor& v, Config& c) {
   v.field("checkpoint_dir", c.bitnet.checkpoint_dir);
   v.field("train_text", c.bitnet.train_text);
   v.field("valid_fraction", c.bitnet.valid_fraction);
+  v.field("float_freeze_fraction", c.bitnet.float_freeze_fraction);
+  v.field("synthetic_tokens", c.bitnet.synthetic_tokens);
+  v.field("synthetic_temperature", c.bitnet.synthetic_temperature);
 
   v.section("seedlm");
   v.field("block_size", c.seedlm.block_size);

@@ -63,6 +63,7 @@ void validate(const Stage1Config& config, const std::string& where) {
   check.at_least<int64_t>("bitnet.grad_accum", b.grad_accum, 1);
   check.at_least<int64_t>("bitnet.seq_len", b.seq_len, 1);
   check.in_closed("bitnet.warmup_fraction", b.warmup_fraction, 0.0, 1.0);
+  check.in_closed("bitnet.float_freeze_fraction", b.float_freeze_fraction, 0.0, 1.0);
   check.at_least<int64_t>("bitnet.lr_warmup_steps", b.lr_warmup_steps, 0);
   check.at_least("bitnet.weight_decay", b.weight_decay, 0.0);
   check.in_half_open("bitnet.beta1", b.beta1, 0.0, 1.0);
@@ -76,6 +77,8 @@ void validate(const Stage1Config& config, const std::string& where) {
   check.at_least<int64_t>("bitnet.eval_every", b.eval_every, 0);
   check.at_least<int64_t>("bitnet.checkpoint_every", b.checkpoint_every, 0);
   check.in_half_open("bitnet.valid_fraction", b.valid_fraction, 0.0, 1.0);
+  check.at_least<int64_t>("bitnet.synthetic_tokens", b.synthetic_tokens, 0);
+  check.above("bitnet.synthetic_temperature", b.synthetic_temperature, 0.0);
 
   const SeedlmConfig& s = config.seedlm;
   check.at_least("seedlm.block_size", s.block_size, 1);

@@ -30,13 +30,6 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const
   return x * cos + rotated * sin;
 }
 
-// [B, Hkv, S, D] -> [B, Hkv*rep, S, D]
-torch::Tensor repeat_kv(const torch::Tensor& x, int64_t rep) {
-  if (rep == 1) return x;
-  const auto b = x.size(0), h = x.size(1), s = x.size(2), d = x.size(3);
-  return x.unsqueeze(2).expand({b, h, rep, s, d}).reshape({b, h * rep, s, d});
-}
-
 }  // namespace
 
 LinearLayer make_dense_linear(int64_t in_features, int64_t out_features, bool with_bias) {
@@ -93,21 +86,24 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     v = cache->v[layer].narrow(2, 0, past + t);
   }
   const int64_t s = past + t;
-  k = repeat_kv(k, n_heads / n_kv_heads);  // [B, H, S, D]
-  v = repeat_kv(v, n_heads / n_kv_heads);
-
-  // The 1/sqrt(D) scale goes on q ([B, H, T, D]) rather than on the scores
-  // ([B, H, T, S]): one pass over the small tensor instead of the large one.
-  auto scores = torch::matmul(q * (1.0 / std::sqrt(double(head_dim))), k.transpose(-2, -1));  // [B, H, T, S]
+  // Grouped-query attention without copying keys and values per query head:
+  // the G = H / Hkv query heads that share a key/value head (head h uses kv
+  // head h / G) become G*T rows of one [G*T, S] score matrix per kv head. With
+  // a KV cache this avoids copying the whole cache G times at every step.
+  const int64_t g = n_heads / n_kv_heads;
+  q = (q * (1.0 / std::sqrt(double(head_dim)))).reshape({b, n_kv_heads, g * t, head_dim});
+  // The 1/sqrt(D) scale goes on q ([.., T, D]) rather than on the scores
+  // ([.., T, S]): one pass over the small tensor instead of the large one.
+  auto scores = torch::matmul(q, k.transpose(-2, -1));  // [B, Hkv, G*T, S]
   if (t > 1) {
     // Query i (absolute position past+i) sees keys 0..past+i. In place: the
     // scores are a fresh tensor, and at T = 512 each copy is B*H*T*T floats.
     auto mask = torch::ones({t, s}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(past + 1);
-    scores.masked_fill_(mask, -std::numeric_limits<float>::infinity());
+    scores.view({b, n_kv_heads, g, t, s}).masked_fill_(mask, -std::numeric_limits<float>::infinity());
   }
   auto probs = scores.scalar_type() == torch::kFloat32 ? torch::softmax(scores, -1)
                                                        : torch::softmax(scores.to(torch::kFloat32), -1).to(q.dtype());
-  auto out = torch::matmul(probs, v);                                 // [B, H, T, D]
+  auto out = torch::matmul(probs, v).view({b, n_heads, t, head_dim});  // [B, H, T, D]
   out = out.transpose(1, 2).reshape({b, t, n_heads * head_dim});      // [B, T, H*D]
   return o_proj->forward(out);
 }

@@ -128,7 +128,8 @@ Stage1Plan plan_stage1(const std::string& input, const std::string& output, cons
   double train_seconds = 0;
   if (fine_tune) {
     TrainData data = load_train_data(resolve_train_text(config), "", *m.tokenizer, train, mc.max_seq_len);
-    plan.train_steps = total_steps(train, data.windows);
+    // Sampled text (bitnet.synthetic_tokens) is not sampled in a dry run: its windows are estimated.
+    plan.train_steps = total_steps(train, data.windows + train.synthetic_tokens / train.seq_len);
     plan.train_tokens = plan.train_steps * train.grad_accum * train.batch_size * train.seq_len;
     Transformer student = build_model(mc, model_state_dict(m.model), input);
     convert_to_bitnet(student, bitnet_options(train));

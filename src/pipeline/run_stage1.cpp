@@ -24,6 +24,7 @@
 #include "train/bit_linear.h"
 #include "train/memory_estimate.h"
 #include "train/options_from_config.h"
+#include "train/synthetic_data.h"
 #include "train/train_data.h"
 #include "train/trainer.h"
 
@@ -220,29 +221,33 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
 
   // ---- BitNet conversion and fine-tuning --------------------------------
   // The student starts as a copy of the original. Float matrices that SeedLM
-  // will store (embeddings, an untied head) are encoded first and frozen at
-  // their decoded values, so that fine-tuning learns around their error
+  // will store (embeddings, an untied head) are encoded and frozen at their
+  // decoded values at bitnet.float_freeze_fraction of the steps (0: before
+  // the first), so that the rest of fine-tuning learns around their error
   // instead of meeting it only after training.
   Transformer student = build_model(model_config, model_state_dict(original.model), input);
   std::map<std::string, Stage1Tensor> pre_encoded;
-  stages.run("bitnet conversion and fine-tuning", [&] {
-    {
-      torch::NoGradGuard no_grad;
-      for (auto& item : student->named_parameters()) {
-        const std::string& name = item.key();
-        torch::Tensor& p = item.value();
-        if (p.dim() < 2 || is_projection_weight(name) || config.encoding.float_matrices != FloatEncoding::kSeedlm) continue;
-        int64_t reported = 0;
-        Stage1Tensor enc = encode_seedlm_tensor(name, p, seedlm, [&](int64_t done, int64_t) {
-          metrics.add_counter(stage1_metric::kBlocksEncodedTotal, double(done - reported));
-          reported = done;
-        });
-        p.copy_(decode_stage1_tensor(enc, seedlm, output));
-        p.set_requires_grad(false);
-        log()->info("pre-encoded {} with SeedLM ({} bytes) and froze it for fine-tuning", name, enc.payload_bytes());
-        pre_encoded.emplace(name, std::move(enc));
-      }
+  auto encode_and_freeze_float_matrices = [&](int64_t step) {
+    torch::NoGradGuard no_grad;
+    for (auto& item : student->named_parameters()) {
+      const std::string& name = item.key();
+      torch::Tensor& p = item.value();
+      if (p.dim() < 2 || is_projection_weight(name) || config.encoding.float_matrices != FloatEncoding::kSeedlm) continue;
+      if (pre_encoded.count(name) != 0) continue;
+      int64_t reported = 0;
+      // Encoded from where it lives (CPU copy); decoded back onto its device.
+      Stage1Tensor enc = encode_seedlm_tensor(name, p.to(torch::kCPU), seedlm, [&](int64_t done, int64_t) {
+        metrics.add_counter(stage1_metric::kBlocksEncodedTotal, double(done - reported));
+        reported = done;
+      });
+      p.copy_(decode_stage1_tensor(enc, seedlm, output).to(p.device()));
+      p.set_requires_grad(false);
+      p.mutable_grad().reset();  // else AdamW keeps moving it on its moments
+      log()->info("encoded {} with SeedLM ({} bytes) and froze it at step {}", name, enc.payload_bytes(), step);
+      pre_encoded.emplace(name, std::move(enc));
     }
+  };
+  stages.run("bitnet conversion and fine-tuning", [&] {
     convert_to_bitnet(student, bitnet_options(train));
     student->to(device);
     if (!fine_tune) {
@@ -250,10 +255,16 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
       return;
     }
     TrainData data = load_train_data(train_text, "", tokenizer, train, model_config.max_seq_len);
+    add_synthetic_documents(data, original.model, tokenizer, train, [](const std::string& line) { log()->info("{}", line); });
     std::unique_ptr<Transformer> teacher;
     if (train.kd_weight > 0) teacher = std::make_unique<Transformer>(make_teacher(original.model));
     FinetuneHooks hooks;
     hooks.log = [](const std::string& line) { log()->info("{}", line); };
+    hooks.before_step = [&](int64_t step, int64_t total_steps) {
+      if (step >= std::llround(config.bitnet.float_freeze_fraction * double(total_steps))) {
+        encode_and_freeze_float_matrices(step);
+      }
+    };
     hooks.on_step = [&](const StepReport& s) {
       metrics.set_gauge(stage1_metric::kStep, double(s.step));
       metrics.set_gauge(stage1_metric::kLoss, s.loss);

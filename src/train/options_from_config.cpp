@@ -29,6 +29,8 @@ TrainOptions train_options_from_config(const Stage1Config& config) {
   o.checkpoint_every = b.checkpoint_every;
   o.checkpoint_dir = b.checkpoint_dir;
   o.valid_fraction = b.valid_fraction;
+  o.synthetic_tokens = b.synthetic_tokens;
+  o.synthetic_temperature = b.synthetic_temperature;
   o.device = to_string(config.hardware.device);
   o.max_vram_gb = config.hardware.max_vram_gb;
   o.threads = config.hardware.threads;

@@ -37,6 +37,10 @@ struct TrainOptions {
   int64_t checkpoint_every = 0;  // steps; 0 = no checkpoints
   std::string checkpoint_dir;    // where bitnet_checkpoint.pt goes (required when checkpointing or resuming)
   double valid_fraction = 0.0;   // share of the training documents held out for validation
+  // Tokens sampled from the original model and added to the training text
+  // (synthetic_data.h); 0 = none.
+  int64_t synthetic_tokens = 0;
+  double synthetic_temperature = 1.0;
 
   // "hardware" section.
   std::string device = "cpu";  // "cpu" or "cuda"
@@ -51,8 +55,8 @@ struct TrainOptions {
   int activation_checkpointing = -1;  // per block: -1 = on for CUDA only, 0 off, 1 on
   // Host memory for the teacher's log-probabilities of every training window
   // (CPU runs with distillation): the teacher is frozen, so epochs after the
-  // first reuse them instead of running it again. Used only when all windows
-  // fit; 0 = never cache.
+  // first reuse them instead of running it again. The first windows that fit
+  // are cached, the teacher runs again for the rest; 0 = never cache.
   int64_t teacher_cache_mb = 1024;
   // The CPU attention kernel (train_forward.h) where it applies; false = the
   // GEMM form everywhere (for comparisons).

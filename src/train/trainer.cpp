@@ -81,20 +81,24 @@ void restore_parameters(Transformer& student, const StateDict& params, const std
 }
 
 // The teacher's log-probabilities per training window, kept in host memory
-// after their first computation when all windows fit the budget (see
+// after their first computation, as many windows as fit the budget (see
 // TrainOptions::teacher_cache_mb). Exact: the teacher is frozen and deterministic.
 class TeacherCache {
  public:
+  // Windows 0 .. capacity-1 are cached (all of them when they fit in
+  // teacher_cache_mb); the teacher runs again for the others every time.
   TeacherCache(Transformer* teacher, int64_t windows, int64_t t, int64_t v, const TrainOptions& options, bool bf16,
                bool enabled)
       : teacher_(teacher), t_(t), v_(v), options_(options), bf16_(bf16) {
     if (teacher == nullptr || !enabled) return;
-    const double bytes = double(windows) * double(t) * double(v) * 4.0;
-    if (bytes > double(options.teacher_cache_mb) * 1024.0 * 1024.0) return;
-    store_ = torch::empty({windows, t, v}, torch::kFloat32);
-    have_.assign(static_cast<size_t>(windows), false);
+    const double window_bytes = double(t) * double(v) * 4.0;
+    capacity_ = std::min<int64_t>(windows, int64_t(double(options.teacher_cache_mb) * 1024.0 * 1024.0 / window_bytes));
+    if (capacity_ <= 0) return;
+    store_ = torch::empty({capacity_, t, v}, torch::kFloat32);
+    have_.assign(static_cast<size_t>(capacity_), false);
   }
   bool caching() const { return store_.defined(); }
+  int64_t capacity() const { return capacity_; }
   double bytes() const { return store_.defined() ? double(store_.numel()) * 4.0 : 0.0; }
 
   // ids: window numbers [B] (CPU), windows [B, T+1] on the model's device -> [B*T, V].
@@ -105,10 +109,11 @@ class TeacherCache {
     const int64_t b = ids.size(0);
     const auto id = ids.accessor<int64_t, 1>();
     bool all = true;
-    for (int64_t r = 0; r < b; ++r) all = all && have_[size_t(id[r])];
+    for (int64_t r = 0; r < b; ++r) all = all && id[r] < capacity_ && have_[size_t(id[r])];
     if (!all) {
       const torch::Tensor fresh = teacher_log_probs(*teacher_, inputs, options_, bf16_).view({b, t_, v_});
       for (int64_t r = 0; r < b; ++r) {
+        if (id[r] >= capacity_) continue;
         store_[id[r]].copy_(fresh[r]);
         have_[size_t(id[r])] = true;
       }
@@ -122,7 +127,8 @@ class TeacherCache {
   int64_t t_, v_;
   const TrainOptions& options_;
   bool bf16_;
-  torch::Tensor store_;  // [windows, T, V] or undefined
+  int64_t capacity_ = 0;
+  torch::Tensor store_;  // [capacity, T, V] or undefined
   std::vector<bool> have_;
 };
 
@@ -311,8 +317,9 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
   // On CUDA the teacher is cheap next to a host round trip: no cache there.
   TeacherCache teacher_cache(kd_teacher, data.windows, t, student->config().vocab_size, options, bf16, !cuda);
   if (teacher_cache.caching()) {
-    log(concat("caching the teacher's log-probabilities of all ", data.windows, " windows (",
-               format_bytes(teacher_cache.bytes()), " host memory)"));
+    log(concat("caching the teacher's log-probabilities of ",
+               teacher_cache.capacity() == data.windows ? "all " : concat(teacher_cache.capacity(), " of "),
+               data.windows, " windows (", format_bytes(teacher_cache.bytes()), " host memory)"));
   }
 
   auto save_checkpoint = [&](int64_t steps_done) {
@@ -350,6 +357,7 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
   // ---- the loop ----
   double train_seconds = 0.0;
   for (int64_t step = result.start_step; step < total; ++step) {
+    if (hooks.before_step) hooks.before_step(step, total);
     const auto step_start = Clock::now();
     const double lambda = lambda_at(step, total, options.warmup_fraction, options.schedule);
     const double lr = lr_at(step, total, options.lr, options.lr_warmup_steps, options.lr_schedule);

@@ -33,6 +33,11 @@ struct FinetuneHooks {
   std::function<void(const std::string&)> log;       // informational lines (memory estimate, resume, ...)
   std::function<void(const StepReport&)> on_step;    // after every optimizer step (and its checkpoint)
   std::function<void(const ValidReport&)> on_eval;   // after every periodic validation
+  // Before every optimizer step (0-based `step` of `total_steps`), the first
+  // one after a resume included: the place to change which parameters train.
+  // A parameter frozen here must also lose its gradient (grad().reset()),
+  // else AdamW keeps moving it on its running moments.
+  std::function<void(int64_t step, int64_t total_steps)> before_step;
 };
 
 struct FinetuneResult {

@@ -79,7 +79,7 @@ TEST(Stage1Config, JsonHasEveryKeyUnderItsSection) {
   for (const auto& item : j.items()) sections.push_back(item.key());
   EXPECT_EQ(sections, (std::vector<std::string>{"bitnet", "constraints", "encoding", "eval", "hardware", "output",
                                                 "seedlm"}));
-  EXPECT_EQ(j["bitnet"].size(), 25u);
+  EXPECT_EQ(j["bitnet"].size(), 28u);
   EXPECT_EQ(j["seedlm"].size(), 7u);
   EXPECT_EQ(j["encoding"].size(), 3u);
   EXPECT_EQ(j["eval"].size(), 5u);
@@ -125,6 +125,9 @@ TEST(Stage1Config, EveryKeyRoundTripsWithNonDefaultValue) {
   c.bitnet.checkpoint_dir = "ckpt";
   c.bitnet.train_text = "train \"quoted\".txt";
   c.bitnet.valid_fraction = 0.1;
+  c.bitnet.float_freeze_fraction = 0.75;
+  c.bitnet.synthetic_tokens = 100000;
+  c.bitnet.synthetic_temperature = 0.8;
   c.seedlm.block_size = 12;
   c.seedlm.latent_dim = 3;
   c.seedlm.K = 12;
@@ -250,6 +253,9 @@ TEST(Stage1Config, OutOfRangeValuesNameTheKeyAndTheRange) {
        "config.json: bitnet.activation_bits must be 0 (off) or in [2, 16], got 17"},
       {R"({"bitnet": {"kd_temperature": 0}})", "config.json: bitnet.kd_temperature must be > 0, got 0"},
       {R"({"bitnet": {"valid_fraction": 1}})", "config.json: bitnet.valid_fraction must be in [0, 1), got 1"},
+      {R"({"bitnet": {"float_freeze_fraction": 1.5}})", "config.json: bitnet.float_freeze_fraction must be in [0, 1], got 1.5"},
+      {R"({"bitnet": {"synthetic_tokens": -1}})", "config.json: bitnet.synthetic_tokens must be >= 0, got -1"},
+      {R"({"bitnet": {"synthetic_temperature": 0}})", "config.json: bitnet.synthetic_temperature must be > 0, got 0"},
       {R"({"seedlm": {"K": 1}})", "config.json: seedlm.K must be in [2, 24], got 1"},
       {R"({"seedlm": {"K": 25}})", "config.json: seedlm.K must be in [2, 24], got 25"},
       {R"({"seedlm": {"Q": 9}})", "config.json: seedlm.Q must be in [2, 8], got 9"},

@@ -13,7 +13,7 @@ namespace {
 
 // `redirect` applies to the tool alone (run_command adds 2>&1 after the whole line).
 test::CommandResult finetune(const std::string& args, const std::string& redirect = "") {
-  return test::run_command("(" + test::stage1_binary() + " --threads 2 finetune --input " + test::stories_model() + " " +
+  return test::run_command("(" + test::stage1_binary() + " --threads 1 finetune --input " + test::stories_model() + " " +
                            args + " " + redirect + ")");
 }
 

@@ -121,8 +121,8 @@ TEST(Trainer, GradientAccumulationEqualsALargerBatch) {
     big.max_steps = accum.max_steps = 3;
     big.lr = accum.lr = lr;
     std::vector<double> norms_big, norms_accum;
-    const auto rb = train(big, {nullptr, [&](const StepReport& r) { norms_big.push_back(r.grad_norm); }, nullptr});
-    const auto ra = train(accum, {nullptr, [&](const StepReport& r) { norms_accum.push_back(r.grad_norm); }, nullptr});
+    const auto rb = train(big, {nullptr, [&](const StepReport& r) { norms_big.push_back(r.grad_norm); }, nullptr, nullptr});
+    const auto ra = train(accum, {nullptr, [&](const StepReport& r) { norms_accum.push_back(r.grad_norm); }, nullptr, nullptr});
     ASSERT_EQ(rb.losses.size(), 3u);
     const size_t compared = lr == 0.0 ? 3 : 1;
     for (size_t i = 0; i < compared; ++i) {
@@ -145,14 +145,14 @@ TEST(Trainer, ResumeAfterACheckpointContinuesWithIdenticalLosses) {
   ck.checkpoint_dir = dir.path();
   EXPECT_THROW(train(ck, {nullptr, [](const StepReport& r) {
                            if (r.step == 4) throw std::runtime_error("simulated crash");
-                         }, nullptr}),
+                         }, nullptr, nullptr}),
                std::runtime_error);
   ASSERT_TRUE(std::filesystem::exists(checkpoint_file(dir.path())));
 
   TrainOptions resume = ck;
   resume.resume = true;
   std::vector<std::string> logs;
-  const FinetuneResult resumed = train(resume, {[&](const std::string& l) { logs.push_back(l); }, nullptr, nullptr});
+  const FinetuneResult resumed = train(resume, {[&](const std::string& l) { logs.push_back(l); }, nullptr, nullptr, nullptr});
   EXPECT_EQ(resumed.start_step, 3);
   ASSERT_EQ(resumed.losses.size(), 6u);
   for (size_t i = 0; i < 6; ++i) EXPECT_EQ(resumed.losses[i], straight.losses[i]) << "step " << i;
@@ -180,13 +180,25 @@ TEST(Trainer, CachedTeacherGivesIdenticalLosses) {
   TrainOptions uncached = o;
   uncached.teacher_cache_mb = 0;
   std::vector<std::string> logs;
-  const auto cached = train(o, {[&](const std::string& l) { logs.push_back(l); }, nullptr, nullptr});
+  const auto cached = train(o, {[&](const std::string& l) { logs.push_back(l); }, nullptr, nullptr, nullptr});
   const auto plain = train(uncached);
   bool said = false;
   for (const auto& l : logs) said = said || l.find("caching the teacher") != std::string::npos;
   EXPECT_TRUE(said);
   ASSERT_EQ(cached.losses.size(), plain.losses.size());
   for (size_t i = 0; i < plain.losses.size(); ++i) EXPECT_EQ(cached.losses[i], plain.losses[i]) << "step " << i;
+
+  // A budget of 1 MiB holds 16 windows of 32 x 512 fp32 log-probabilities: those
+  // are cached, the teacher runs again for the rest; the losses are the same.
+  TrainOptions partial = o;
+  partial.teacher_cache_mb = 1;
+  std::vector<std::string> partial_logs;
+  const auto part = train(partial, {[&](const std::string& l) { partial_logs.push_back(l); }, nullptr, nullptr, nullptr});
+  bool said_partial = false;
+  for (const auto& l : partial_logs) said_partial = said_partial || l.find("log-probabilities of 16 of ") != std::string::npos;
+  EXPECT_TRUE(said_partial);
+  ASSERT_EQ(part.losses.size(), plain.losses.size());
+  for (size_t i = 0; i < plain.losses.size(); ++i) EXPECT_EQ(part.losses[i], plain.losses[i]) << "step " << i;
 }
 
 TEST(Trainer, ZeroStepsIsPlainTernaryRounding) {

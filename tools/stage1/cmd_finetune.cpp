@@ -15,6 +15,7 @@
 #include "train/bit_linear.h"
 #include "train/bitnet_model_file.h"
 #include "train/options_from_config.h"
+#include "train/synthetic_data.h"
 #include "train/trainer.h"
 
 namespace seedforge::cli {
@@ -51,8 +52,9 @@ void run_finetune(const FinetuneArgs& args) {
   auto say = [&](const std::string& line) { progress.message(line); };
 
   LoadedModel loaded = load_model(args.input, args.tokenizer);
-  const TrainData data =
+  TrainData data =
       load_train_data(train_path, args.valid, *loaded.tokenizer, options, loaded.checkpoint.config.max_seq_len);
+  add_synthetic_documents(data, loaded.model, *loaded.tokenizer, options, say);
   const int64_t total = total_steps(options, data.windows);
   progress = ProgressPrinter::for_stream(stderr, total);
   say(concat("training on ", data.stream.size(), " tokens (", data.train_documents, " documents of ", train_path, ", ",
