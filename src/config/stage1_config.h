@@ -62,7 +62,7 @@ struct BitnetConfig {
   // are encoded and frozen at their decoded values, as a share of the
   // fine-tuning steps: 0 = before the first step, 1 = never during training
   // (encoded afterwards). In between they train in full precision first.
-  double float_freeze_fraction = 0.0;
+  double float_freeze_fraction = 0.75;
   // Tokens sampled from the original model and added to train_text (data-free
   // distillation); 0 = none. Sampled at synthetic_temperature.
   int64_t synthetic_tokens = 0;

@@ -125,7 +125,7 @@ TEST(Stage1Config, EveryKeyRoundTripsWithNonDefaultValue) {
   c.bitnet.checkpoint_dir = "ckpt";
   c.bitnet.train_text = "train \"quoted\".txt";
   c.bitnet.valid_fraction = 0.1;
-  c.bitnet.float_freeze_fraction = 0.75;
+  c.bitnet.float_freeze_fraction = 0.25;
   c.bitnet.synthetic_tokens = 100000;
   c.bitnet.synthetic_temperature = 0.8;
   c.seedlm.block_size = 12;
