@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/text_format.h"
 #include "eval/documents.h"
 #include "eval/hellaswag.h"
 #include "eval/peak_memory.h"
@@ -153,12 +154,6 @@ nlohmann::json model_json(const ModelEvaluation& m, const EvalReport& report) {
 }
 
 // Markdown cells.
-std::string fixed(double v, int digits) {
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(digits) << v;
-  return s.str();
-}
-
 std::string grouped(int64_t v) {
   std::string digits = std::to_string(v < 0 ? -v : v), out;
   for (size_t i = 0; i < digits.size(); ++i) {

@@ -11,6 +11,7 @@ TextEvalResult evaluate_documents(Transformer& model, const std::vector<std::vec
                                   const TextEvalOptions& options) {
   torch::NoGradGuard no_grad;
   model->eval();
+  const torch::Device device = options.device ? *options.device : model->parameters().front().device();
   const auto start = std::chrono::steady_clock::now();
 
   // Longest first: batches of similar length waste little on padding.
@@ -41,8 +42,8 @@ TextEvalResult evaluate_documents(Transformer& model, const std::vector<std::vec
       for (size_t p = 0; p < doc.size(); ++p) tok[r][static_cast<int64_t>(p)] = doc[p];
       for (size_t p = 0; p + 1 < doc.size(); ++p) msk[r][static_cast<int64_t>(p)] = true;
     }
-    tokens = tokens.to(options.device);
-    mask = mask.to(options.device);
+    tokens = tokens.to(device);
+    mask = mask.to(device);
     auto logits = model->forward(tokens.narrow(1, 0, len - 1)).to(torch::kFloat32);  // [B, len-1, V]
     auto targets = tokens.narrow(1, 1, len - 1);                                      // [B, len-1]
     auto logp = torch::log_softmax(logits, -1);

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "model/transformer.h"
@@ -20,7 +21,9 @@ struct TextEvalOptions {
   // Documents are sorted by length and packed into batches of at most this many
   // (padded) tokens: large enough to keep the matrix products efficient.
   int64_t batch_tokens = 16384;
-  torch::Device device = torch::kCPU;
+  // Where the batches go; unset = where the model's parameters are (a model
+  // trained on CUDA is evaluated there without the caller saying so).
+  std::optional<torch::Device> device;
   // Called after each batch with (documents done, total).
   std::function<void(int64_t, int64_t)> progress;
 };

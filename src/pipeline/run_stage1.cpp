@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/file_util.h"
+#include "common/text_format.h"
 #include "eval/documents.h"
 #include "eval/hellaswag.h"
 #include "eval/multiple_choice.h"
@@ -79,14 +80,14 @@ class StageClock {
   StageClock(Stage1Report& report, MetricsRegistry& metrics) : report_(report), metrics_(metrics) {}
   template <typename F>
   auto run(const std::string& stage, F&& body) {
-    log()->info("stage {}: start", stage);
+    log_info(concat("stage ", stage, ": start"));
     set_current_stage(metrics_, stage);
     const auto start = Clock::now();
     auto finish = [&] {
       const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
       report_.stages.push_back({stage, seconds});
       metrics_.set_gauge(stage1_metric::kStageSeconds, seconds, {{"stage", stage}});
-      log()->info("stage {}: done in {:.2f} s", stage, seconds);
+      log_info(concat("stage ", stage, ": done in ", fixed(seconds, 2), " s"));
     };
     if constexpr (std::is_void_v<decltype(body())>) {
       body();
@@ -117,17 +118,19 @@ AccuracyFigures evaluate(Transformer& model, const Tokenizer& tokenizer, const E
   a.tokens = text.tokens;
   a.perplexity = text.perplexity;
   a.top1 = text.top1;
-  log()->info("{}: top-1 {:.5f}, perplexity {:.4f} over {} tokens ({:.0f} tokens/s)", label, a.top1, a.perplexity, a.tokens,
-              text.tokens_per_second);
+  log_info(concat(label, ": top-1 ", fixed(a.top1, 5), ", perplexity ", fixed(a.perplexity, 4), " over ", a.tokens,
+                  " tokens (", fixed(text.tokens_per_second, 0), " tokens/s)"));
   if (!inputs.hellaswag.empty()) {
     MultipleChoiceOptions mc;
     mc.max_seq_len = max_seq_len;
+    mc.device = model->parameters().front().device();  // the original and the student may live on CUDA
     const MultipleChoiceResult r =
         score_multiple_choice(transformer_logits(model), tokenizer, inputs.hellaswag, mc, inputs.hellaswag_path);
     a.hellaswag_acc = r.acc;
     a.hellaswag_acc_norm = r.acc_norm;
     a.hellaswag_tasks = r.tasks;
-    log()->info("{}: HellaSwag acc {:.4f}, acc_norm {:.4f} over {} tasks", label, r.acc, r.acc_norm, r.tasks);
+    log_info(concat(label, ": HellaSwag acc ", fixed(r.acc, 4), ", acc_norm ", fixed(r.acc_norm, 4), " over ", r.tasks,
+                    " tasks"));
   }
   return a;
 }
@@ -153,14 +156,14 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   report.threads = configure_threads(config.hardware.threads);
   report.target_compression_ratio = config.constraints.target_compression_ratio;
   report.min_retention = 1.0 - config.constraints.max_accuracy_drop;
-  log()->info("seedforge stage1: {} -> {} ({} threads, BLAS {})", input, output, report.threads, blas_description());
+  log_info(concat("seedforge stage1: ", input, " -> ", output, " (", report.threads, " threads, BLAS ", blas_description(), ")"));
 
   MetricsRegistry metrics;
   declare_stage1_metrics(metrics);
   std::unique_ptr<MetricsServer> server;
   if (config.output.metrics_port > 0) {
     server = std::make_unique<MetricsServer>(metrics, config.output.metrics_port);
-    log()->info("serving Prometheus metrics on http://{}:{}/metrics", server->host(), server->port());
+    log_info(concat("serving Prometheus metrics on http://", server->host(), ":", server->port(), "/metrics"));
   }
   StageClock stages(report, metrics);
   const torch::Device device = config.hardware.device == Device::kCuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
@@ -172,8 +175,8 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
     report.input_bytes = path_bytes(input);
     report.parameters = parameter_count(m.checkpoint.config);
     metrics.set_gauge(stage1_metric::kInputBytes, double(report.input_bytes));
-    log()->info("loaded {} model: {} parameters, {} bytes on disk, {} tokenizer", m.checkpoint.format, report.parameters,
-                report.input_bytes, m.tokenizer->kind());
+    log_info(concat("loaded ", m.checkpoint.format, " model: ", report.parameters, " parameters, ", report.input_bytes,
+                    " bytes on disk, ", m.tokenizer->kind(), " tokenizer"));
     return m;
   });
   const ModelConfig& model_config = original.checkpoint.config;
@@ -243,7 +246,7 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
       p.copy_(decode_stage1_tensor(enc, seedlm, output).to(p.device()));
       p.set_requires_grad(false);
       p.mutable_grad().reset();  // else AdamW keeps moving it on its moments
-      log()->info("encoded {} with SeedLM ({} bytes) and froze it at step {}", name, enc.payload_bytes(), step);
+      log_info(concat("encoded ", name, " with SeedLM (", enc.payload_bytes(), " bytes) and froze it at step ", step));
       pre_encoded.emplace(name, std::move(enc));
     }
   };
@@ -251,18 +254,20 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
     convert_to_bitnet(student, bitnet_options(train));
     student->to(device);
     if (!fine_tune) {
-      log()->info("fine-tuning disabled (epochs = max_steps = 0): plain ternary rounding");
+      log_info("fine-tuning disabled (epochs = max_steps = 0): plain ternary rounding");
       return;
     }
     TrainData data = load_train_data(train_text, "", tokenizer, train, model_config.max_seq_len);
-    add_synthetic_documents(data, original.model, tokenizer, train, [](const std::string& line) { log()->info("{}", line); });
+    add_synthetic_documents(data, original.model, tokenizer, train, [](const std::string& line) { log_info(line); });
     std::unique_ptr<Transformer> teacher;
     if (train.kd_weight > 0) teacher = std::make_unique<Transformer>(make_teacher(original.model));
     FinetuneHooks hooks;
-    hooks.log = [](const std::string& line) { log()->info("{}", line); };
+    hooks.log = [](const std::string& line) { log_info(line); };
+    bool frozen = false;  // once frozen, later steps have nothing to check
     hooks.before_step = [&](int64_t step, int64_t total_steps) {
-      if (step >= std::llround(config.bitnet.float_freeze_fraction * double(total_steps))) {
+      if (!frozen && step >= std::llround(config.bitnet.float_freeze_fraction * double(total_steps))) {
         encode_and_freeze_float_matrices(step);
+        frozen = true;
       }
     };
     hooks.on_step = [&](const StepReport& s) {
@@ -271,12 +276,13 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
       metrics.set_gauge(stage1_metric::kLambda, s.lambda);
       // About twenty progress lines per run on the console, every step in the log file.
       const int64_t every = std::max<int64_t>(1, s.total_steps / 20);
-      const auto level = s.step % every == 0 || s.step == s.total_steps ? spdlog::level::info : spdlog::level::debug;
-      log()->log(level, "step {}/{} lambda {:.3f} loss {:.4f} lr {:.2e} {:.0f} tokens/s ETA {:.0f} s", s.step,
-                 s.total_steps, s.lambda, s.loss, s.lr, s.tokens_per_second, s.eta_seconds);
+      const LogLevel level = s.step % every == 0 || s.step == s.total_steps ? LogLevel::kInfo : LogLevel::kDebug;
+      log_message(level, concat("step ", s.step, "/", s.total_steps, " lambda ", fixed(s.lambda, 3), " loss ",
+                                fixed(s.loss, 4), " lr ", scientific(s.lr, 2), " ", fixed(s.tokens_per_second, 0),
+                                " tokens/s ETA ", fixed(s.eta_seconds, 0), " s"));
     };
     hooks.on_eval = [](const ValidReport& v) {
-      log()->info("validation at step {}: top-1 {:.5f}, perplexity {:.4f}", v.step, v.top1, v.perplexity);
+      log_info(concat("validation at step ", v.step, ": top-1 ", fixed(v.top1, 5), ", perplexity ", fixed(v.perplexity, 4)));
     };
     const FinetuneResult result = finetune_bitnet(student, teacher ? teacher.get() : nullptr, data, train, hooks);
     report.train_steps = result.total_steps;
@@ -340,7 +346,7 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   stages.run("write", [&] {
     write_stage1_file(output, file);  // temporary name + rename inside
     report.output_bytes = static_cast<int64_t>(file_size_bytes(output));
-    log()->info("wrote {} ({} bytes)", output, report.output_bytes);
+    log_info(concat("wrote ", output, " (", report.output_bytes, " bytes)"));
   });
 
   // ---- reload and evaluate --------------------------------------------------
@@ -369,7 +375,7 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
                                          report.after.top1, " vs ", report.before.top1, ", short by ",
                                          report.min_retention - report.retention, ")"));
     }
-    for (const auto& v : report.violations) log()->warn("constraint not met: {}", v);
+    for (const auto& v : report.violations) log_warn(concat("constraint not met: ", v));
     metrics.set_gauge(stage1_metric::kCompressionRatio, report.compression_ratio);
     metrics.set_gauge(stage1_metric::kAccuracyRetention, report.retention);
     metrics.set_gauge(stage1_metric::kOutputBytes, double(report.output_bytes));
@@ -384,7 +390,7 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   write_file_atomic(report_path, json.data(), json.size());
   if (!config.output.metrics_file.empty()) metrics.write_textfile(config.output.metrics_file);
   if (!config.output.pushgateway_url.empty()) metrics.push_to_gateway(config.output.pushgateway_url, "seedforge_stage1");
-  log()->info("report written to {}", report_path);
+  log_info(concat("report written to ", report_path));
   return report;
 }
 

@@ -3,6 +3,8 @@
 #include <iomanip>
 #include <sstream>
 
+#include "common/text_format.h"
+
 namespace seedforge {
 
 namespace {
@@ -13,12 +15,6 @@ nlohmann::json accuracy_json(const AccuracyFigures& a) {
     j["hellaswag"] = {{"tasks", a.hellaswag_tasks}, {"acc", *a.hellaswag_acc}, {"acc_norm", *a.hellaswag_acc_norm}};
   }
   return j;
-}
-
-std::string fixed(double v, int digits) {
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(digits) << v;
-  return s.str();
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/file_util.h"
+#include "telemetry/spdlog_logger.h"
 
 namespace seedforge {
 
@@ -73,5 +74,11 @@ void setup_logging(const std::string& log_file, bool verbose) {
 }
 
 std::shared_ptr<spdlog::logger> log() { return state().logger; }
+
+void log_message(LogLevel level, const std::string& message) {
+  static constexpr spdlog::level::level_enum kLevels[] = {spdlog::level::debug, spdlog::level::info, spdlog::level::warn,
+                                                          spdlog::level::err};
+  state().logger->log(kLevels[static_cast<int>(level)], "{}", message);
+}
 
 }  // namespace seedforge

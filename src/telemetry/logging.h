@@ -8,20 +8,27 @@
 // Before setup_logging() log() already works, console only. Calling
 // setup_logging() again swaps the sinks in place: loggers obtained earlier
 // from log() write to the new file from then on.
+//
+// This header does not include spdlog: code that includes libtorch logs
+// through log_message() with ready-made strings. pip's libtorch ships its own
+// fmt (a newer major version) in its include folder, and spdlog 1.10 compiled
+// against that fmt does not build. Torch-free code may use the spdlog logger
+// itself (telemetry/spdlog_logger.h).
 #pragma once
 
-#include <memory>
 #include <string>
 
-#include <spdlog/logger.h>
-
 namespace seedforge {
+
+enum class LogLevel { kDebug, kInfo, kWarn, kError };
 
 // `log_file` empty = console only. Throws usage_error when the file's folder
 // is missing or not writable, runtime_error when it cannot be opened.
 void setup_logging(const std::string& log_file, bool verbose);
 
-// The logger (also spdlog's default logger, so spdlog::info(...) goes here).
-std::shared_ptr<spdlog::logger> log();
+// One line at `level` through the project's logger.
+void log_message(LogLevel level, const std::string& message);
+inline void log_info(const std::string& message) { log_message(LogLevel::kInfo, message); }
+inline void log_warn(const std::string& message) { log_message(LogLevel::kWarn, message); }
 
 }  // namespace seedforge

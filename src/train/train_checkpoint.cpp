@@ -55,7 +55,9 @@ void save_train_checkpoint(const std::string& path, const TrainCheckpoint& c, to
   archive.write("param_values", c10::IValue(values));
   archive.write("losses", c10::IValue(torch::tensor(c.losses, torch::kFloat64)));
   archive.write("rng_cpu", c10::IValue(c.rng_cpu));
-  torch::serialize::OutputArchive optimizer_archive;
+  // The nested archive shares the outer one's compilation unit, as libtorch's
+  // own nested archives do (an archive of its own is not what torch::save makes).
+  torch::serialize::OutputArchive optimizer_archive(archive.compilation_unit());
   optimizer.save(optimizer_archive);
   archive.write("optimizer", optimizer_archive);
 

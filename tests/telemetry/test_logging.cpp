@@ -11,7 +11,8 @@
 
 #include "common/error.h"
 #include "common/file_util.h"
-#include "telemetry/logging.h"
+#include "common/text_format.h"
+#include "telemetry/spdlog_logger.h"
 
 namespace seedforge {
 namespace {
@@ -48,6 +49,22 @@ TEST_F(LoggingTest, FileGetsTimestampLevelAndDebugLines) {
   EXPECT_TRUE(has_line(text, kStamp + R"( \[info\] hello 42)")) << text;
   EXPECT_TRUE(has_line(text, kStamp + R"( \[debug\] detail 0\.500)")) << text;
   EXPECT_TRUE(has_line(text, kStamp + R"( \[warning\] careful)")) << text;
+}
+
+TEST_F(LoggingTest, PlainStringLinesKeepTheirLevelAndBraces) {
+  // log_message is what libtorch code uses: the text goes through as it is
+  // (no format parsing, so "{}" stays), at the level asked for.
+  setup_logging(file("run.log"), false);
+  log_message(LogLevel::kDebug, "step 3 {}");
+  log_info("top-1 " + fixed(0.514134, 5));
+  log_warn("constraint not met");
+  log_message(LogLevel::kError, "failed at " + scientific(0.005, 2));
+  log()->flush();
+  const std::string text = read_file_text(file("run.log"));
+  EXPECT_TRUE(has_line(text, kStamp + R"( \[debug\] step 3 \{\})")) << text;
+  EXPECT_TRUE(has_line(text, kStamp + R"( \[info\] top-1 0\.51413)")) << text;
+  EXPECT_TRUE(has_line(text, kStamp + R"( \[warning\] constraint not met)")) << text;
+  EXPECT_TRUE(has_line(text, kStamp + R"( \[error\] failed at 5\.00e-03)")) << text;
 }
 
 TEST_F(LoggingTest, InfoLinesReachTheFileWithoutAnExplicitFlush) {
