@@ -99,9 +99,9 @@ void add_synthetic_documents(TrainData& data, Transformer& original, const Token
   const std::vector<std::vector<int32_t>> docs = sample_documents(original, s);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const int64_t windows_before = data.windows;
+  const size_t stream_before = data.stream.size();
   append_documents(data, docs, s.bos);
-  int64_t tokens = 0;
-  for (const auto& d : docs) tokens += static_cast<int64_t>(d.size()) + 1;
+  const int64_t tokens = static_cast<int64_t>(data.stream.size() - stream_before);  // BOS included
   if (log) {
     log(concat("sampled ", docs.size(), " documents (", tokens, " tokens) from the original model at temperature ",
                options.synthetic_temperature, " in ", seconds, " s (", seconds > 0 ? double(tokens) / seconds : 0.0,
