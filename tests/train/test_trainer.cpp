@@ -25,21 +25,7 @@ using test::max_abs_diff;
 
 namespace {
 
-struct Fixture {
-  LoadedModel loaded;
-  std::vector<std::string> docs;
-};
-
-const Fixture& fixture() {
-  static Fixture* f = [] {
-    auto* out = new Fixture;
-    out->loaded = load_model(test::stories_model(), test::stories_tokenizer());
-    out->docs = read_documents(data_path("text/tinystories/train.txt"));
-    out->docs.resize(60);
-    return out;
-  }();
-  return *f;
-}
+const test::StoriesFixture& fixture() { return test::stories_fixture(60); }
 
 Transformer clone(const Transformer& dense) {
   return build_model(dense->config(), model_state_dict(dense), "clone");
@@ -59,7 +45,7 @@ TrainOptions small_options() {
 }
 
 TrainData data_for(const TrainOptions& o) {
-  const Fixture& f = fixture();
+  const test::StoriesFixture& f = fixture();
   return make_train_data(f.docs, "train.txt[:60]", {}, "", *f.loaded.tokenizer, o, 512);
 }
 
@@ -304,7 +290,7 @@ TEST(Trainer, AShortRunWinsBackQuantizedAccuracy) {
   o.seq_len = 64;
   o.warmup_fraction = 0.3;
   o.eval_every = 20;
-  const Fixture& f = fixture();
+  const test::StoriesFixture& f = fixture();
   std::vector<std::string> valid(f.docs.begin() + 48, f.docs.end());
   Transformer before = clone(f.loaded.model);
   convert_to_bitnet(before, bitnet_options(o));

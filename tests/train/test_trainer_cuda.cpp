@@ -10,6 +10,7 @@
 #include "eval/text_eval.h"
 #include "io/model_loader.h"
 #include "test_util.h"
+#include "train/train_test_util.h"
 #include "train/bit_linear.h"
 #include "train/trainer.h"
 
@@ -17,21 +18,7 @@ using namespace seedforge;
 
 namespace {
 
-struct Fixture {
-  LoadedModel loaded;
-  std::vector<std::string> docs;
-};
-
-const Fixture& fixture() {
-  static Fixture* f = [] {
-    auto* out = new Fixture;
-    out->loaded = load_model(test::stories_model(), test::stories_tokenizer());
-    out->docs = read_documents(data_path("text/tinystories/train.txt"));
-    out->docs.resize(80);
-    return out;
-  }();
-  return *f;
-}
+const test::StoriesFixture& fixture() { return test::stories_fixture(80); }
 
 TrainOptions options_on(const std::string& device, int bf16, int checkpointing) {
   TrainOptions o;
@@ -53,7 +40,7 @@ struct TrainedStudent {
 };
 
 TrainedStudent train(const TrainOptions& o) {
-  const Fixture& f = fixture();
+  const test::StoriesFixture& f = fixture();
   const TrainData data = make_train_data(f.docs, "train.txt[:80]", {}, "", *f.loaded.tokenizer, o, 512);
   TrainedStudent run;
   run.student = build_model(f.loaded.model->config(), model_state_dict(f.loaded.model), "student");

@@ -3,7 +3,14 @@
 
 #include <torch/torch.h>
 
+#include <map>
+#include <string>
+#include <vector>
+
+#include "eval/documents.h"
+#include "io/model_loader.h"
 #include "model/transformer.h"
+#include "test_util.h"
 
 namespace seedforge::test {
 
@@ -33,6 +40,26 @@ inline Transformer tiny_model(uint64_t seed) {
 
 inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+}
+
+// stories260K with its tokenizer and the first `docs` paragraphs of
+// TinyStories train.txt, loaded once per process and count.
+struct StoriesFixture {
+  LoadedModel loaded;
+  std::vector<std::string> docs;
+};
+
+inline const StoriesFixture& stories_fixture(size_t docs) {
+  static std::map<size_t, StoriesFixture> loaded;
+  auto it = loaded.find(docs);
+  if (it == loaded.end()) {
+    StoriesFixture f;
+    f.loaded = load_model(stories_model(), stories_tokenizer());
+    f.docs = read_documents(data_path("text/tinystories/train.txt"));
+    f.docs.resize(docs);
+    it = loaded.emplace(docs, std::move(f)).first;
+  }
+  return it->second;
 }
 
 }  // namespace seedforge::test
