@@ -2,9 +2,10 @@
 # Makes a folder of seedforge's non-torch build dependencies, extracted from
 # Debian packages without installing them, for a machine that has a compiler,
 # CMake and pip's torch but no apt (a GPU machine that cannot reach Debian's
-# mirrors, say). Run it on a Debian machine that can download, copy the folder
-# over, then build with scripts/build-pip-torch.sh DEPS_PREFIX=<folder>.
-#   scripts/make-deps-prefix.sh [FOLDER]     (default .deps-prefix, ~25 MB)
+# mirrors, say). Run it on a Debian 12 machine that can download (the runtime
+# package names below are bookworm's), copy the folder over, then build with
+# `DEPS_PREFIX=<folder> scripts/build-pip-torch.sh`.
+#   scripts/make-deps-prefix.sh [FOLDER]     (default .deps-prefix, 19 MB)
 # The packages are the -dev packages of scripts/install-deps.sh that do not
 # come with torch, plus the run-time libraries they link (OpenSSL, Brotli and
 # zlib for cpp-httplib) and pkgconf to read cpp-httplib's pkg-config file.
