@@ -51,7 +51,7 @@ GenerateResult generate(Transformer& model, const Tokenizer& tokenizer, const Ge
   const std::vector<int32_t> prompt = tokenizer.encode(options.prompt);
   result.tokens.insert(result.tokens.end(), prompt.begin(), prompt.end());
   const int64_t steps = std::min<int64_t>(options.steps, model->config().max_seq_len);
-  const auto device = model->model->embed_tokens->weight.device();
+  const auto device = model->device();
   KVCache cache = model->make_cache(1, steps);
   std::mt19937_64 rng(options.seed);
   std::uniform_real_distribution<double> uniform(0.0, 1.0);

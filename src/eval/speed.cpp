@@ -54,7 +54,7 @@ SpeedResult measure_speed(Transformer& model, const SpeedOptions& options) {
   }
   torch::NoGradGuard no_grad;
   model->eval();
-  const auto device = model->model->embed_tokens->weight.device();
+  const auto device = model->device();
   const int64_t max_len = model->config().max_seq_len;
   const int64_t vocab = model->config().vocab_size;
 

@@ -11,7 +11,7 @@ TextEvalResult evaluate_documents(Transformer& model, const std::vector<std::vec
                                   const TextEvalOptions& options) {
   torch::NoGradGuard no_grad;
   model->eval();
-  const torch::Device device = options.device ? *options.device : model->parameters().front().device();
+  const torch::Device device = options.device ? *options.device : model->device();
   const auto start = std::chrono::steady_clock::now();
 
   // Longest first: batches of similar length waste little on padding.

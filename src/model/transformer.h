@@ -128,6 +128,8 @@ class TransformerImpl : public torch::nn::Module {
   torch::Tensor output_weight() const;
 
   const ModelConfig& config() const { return config_; }
+  // Where the weights live (the model is moved as a whole, so one tensor tells).
+  torch::Device device() const { return model->embed_tokens->weight.device(); }
   LlamaModel model{nullptr};
   LinearLayer lm_head{nullptr};  // "lm_head.weight" when untied; stays dense under BitNet
 

@@ -123,7 +123,7 @@ AccuracyFigures evaluate(Transformer& model, const Tokenizer& tokenizer, const E
   if (!inputs.hellaswag.empty()) {
     MultipleChoiceOptions mc;
     mc.max_seq_len = max_seq_len;
-    mc.device = model->parameters().front().device();  // the original and the student may live on CUDA
+    mc.device = model->device();  // the original and the student may live on CUDA
     const MultipleChoiceResult r =
         score_multiple_choice(transformer_logits(model), tokenizer, inputs.hellaswag, mc, inputs.hellaswag_path);
     a.hellaswag_acc = r.acc;

@@ -22,7 +22,7 @@ std::vector<std::vector<int32_t>> sample_documents(Transformer& model, const Sam
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
-  const torch::Device device = model->output_weight().device();
+  const torch::Device device = model->device();
   std::mt19937_64 rng(options.seed);
   std::uniform_real_distribution<double> uniform(0.0, 1.0);
 
