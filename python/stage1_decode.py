@@ -11,7 +11,9 @@ dicts, lists, strings, ints, bools and tensors (docs/FORMAT.md, "Stage-1 file").
 
 Codecs:
   ternary  packed: uint8, five trits a byte, byte = sum_i (t_i + 1) * 3**i,
-           row-major; weight = trit * scale (scale per tensor or per row)
+           row-major; weight = trit * scale (scale fp32 or fp16: one per
+           tensor, per row, or, with scale_group G, per row and run of G
+           columns, the last run shorter: [rows, ceil(cols / G)] row-major)
   seedlm   bits: uint8 LSB-first bitstream of blocks (seed K bits, exponent
            E bits two's complement, P mantissas Q bits two's complement);
            block = scale * U(seed) @ (q * 2**e), U(seed) from a K-bit LFSR:
@@ -86,7 +88,18 @@ def decode_ternary(entry):
         raise ValueError(f"ternary payload has {packed.numel()} bytes, expected {(n + 4) // 5}")
     trits = torch.stack([(packed // 3 ** i) % 3 - 1 for i in range(5)], dim=1).flatten()[:n]
     scale = entry["scale"].to(torch.float32)
-    scale = scale.view(1, 1) if scale.numel() == 1 else scale.view(rows, 1)
+    group = int(entry.get("scale_group", 0))
+    if group > 0:
+        runs = (cols + group - 1) // group
+        if scale.numel() != rows * runs:
+            raise ValueError(f"ternary scale has {scale.numel()} values, expected {rows * runs}")
+        scale = scale.view(rows, runs).repeat_interleave(group, dim=1)[:, :cols]
+    elif scale.numel() == 1:
+        scale = scale.view(1, 1)
+    elif scale.numel() == rows:
+        scale = scale.view(rows, 1)
+    else:
+        raise ValueError(f"ternary scale has {scale.numel()} values, expected 1 or {rows}")
     return trits.to(torch.float32).view(rows, cols) * scale
 
 
@@ -108,7 +121,7 @@ def load(path):
     f = torch.load(path, map_location="cpu", weights_only=True)
     if f.get("format") != "seedforge.stage1":
         raise ValueError(f"{path}: not a seedforge Stage-1 file")
-    if int(f["format_version"]) != 1:
+    if int(f["format_version"]) not in (1, 2):
         raise ValueError(f"{path}: format_version {f['format_version']} is not supported")
     return f
 

@@ -121,30 +121,28 @@ void check_ternarize_input(const float* w, int64_t rows, int64_t cols, float eps
 }
 
 // w already checked.
-TernaryTensor ternarize_checked(const float* w, int64_t rows, int64_t cols, TernaryScaleMode mode,
+TernaryTensor ternarize_checked(const float* w, int64_t rows, int64_t cols, TernaryScaleLayout layout,
                                 const std::vector<float>& gamma, float eps, const std::string& label) {
-  const int64_t groups = mode == TernaryScaleMode::kPerRow ? rows : 1;
-  const int64_t group_size = mode == TernaryScaleMode::kPerRow ? cols : rows * cols;
-  if (static_cast<int64_t>(gamma.size()) != groups) {
-    throw usage_error("ternarize ", label, ": ", gamma.size(), " gamma values, expected ", groups);
+  const int64_t count = layout.scale_count(rows, cols);
+  if (static_cast<int64_t>(gamma.size()) != count) {
+    throw usage_error("ternarize ", label, ": ", gamma.size(), " gamma values, expected ", count);
+  }
+  for (size_t g = 0; g < gamma.size(); ++g) {
+    if (!std::isfinite(gamma[g]) || gamma[g] < 0.0f) throw usage_error("ternarize ", label, ": gamma ", gamma[g], " of group ", g);
   }
   TernaryTensor t;
   t.rows = rows;
   t.cols = cols;
-  t.mode = mode;
+  t.layout = layout;
   t.trits.resize(static_cast<size_t>(rows * cols));
   t.scales = gamma;
-  for (int64_t g = 0; g < groups; ++g) {
-    const float gm = gamma[static_cast<size_t>(g)];
-    if (!std::isfinite(gm) || gm < 0.0f) throw usage_error("ternarize ", label, ": gamma ", gm, " of group ", g);
-    const float denom = gm + eps;
-    const float* src = w + g * group_size;
-    int8_t* dst = t.trits.data() + g * group_size;
-    for (int64_t i = 0; i < group_size; ++i) {
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      const float denom = gamma[static_cast<size_t>(layout.scale_index(r, c, cols))] + eps;
       // denom == 0 only for an all-zero group with eps = 0: every trit is 0.
       // nearbyint rounds half to even under the default rounding mode, as torch.round.
-      const float r = denom > 0.0f ? std::nearbyint(src[i] / denom) : 0.0f;
-      dst[i] = static_cast<int8_t>(r > 1.0f ? 1 : (r < -1.0f ? -1 : r));
+      const float x = denom > 0.0f ? std::nearbyint(w[r * cols + c] / denom) : 0.0f;
+      t.trits[static_cast<size_t>(r * cols + c)] = static_cast<int8_t>(x > 1.0f ? 1 : (x < -1.0f ? -1 : x));
     }
   }
   return t;
@@ -152,34 +150,62 @@ TernaryTensor ternarize_checked(const float* w, int64_t rows, int64_t cols, Tern
 
 }  // namespace
 
-TernaryTensor ternarize_with_gamma(const float* w, int64_t rows, int64_t cols, TernaryScaleMode mode,
-                                   const std::vector<float>& gamma, float eps, const std::string& name) {
-  const std::string label = ternary_label(name);
-  check_ternarize_input(w, rows, cols, eps, label);
-  return ternarize_checked(w, rows, cols, mode, gamma, eps, label);
+void TernaryScaleLayout::validate() const {
+  if (group_cols < 0) throw usage_error("ternary scale layout: negative column group ", group_cols);
+  if (group_cols > 0 && mode != TernaryScaleMode::kPerRow) {
+    throw usage_error("ternary scale layout: column groups (", group_cols, ") need per-row scales");
+  }
 }
 
-TernaryTensor ternarize_absmean(const float* w, int64_t rows, int64_t cols, TernaryScaleMode mode, float eps,
+int64_t TernaryScaleLayout::groups_per_row(int64_t cols) const {
+  return group_cols > 0 ? (cols + group_cols - 1) / group_cols : 1;
+}
+
+int64_t TernaryScaleLayout::scale_count(int64_t rows, int64_t cols) const {
+  return mode == TernaryScaleMode::kPerTensor ? 1 : rows * groups_per_row(cols);
+}
+
+int64_t TernaryScaleLayout::scale_index(int64_t row, int64_t col, int64_t cols) const {
+  if (mode == TernaryScaleMode::kPerTensor) return 0;
+  return group_cols > 0 ? row * groups_per_row(cols) + col / group_cols : row;
+}
+
+TernaryTensor ternarize_with_gamma(const float* w, int64_t rows, int64_t cols, TernaryScaleLayout layout,
+                                   const std::vector<float>& gamma, float eps, const std::string& name) {
+  const std::string label = ternary_label(name);
+  layout.validate();
+  check_ternarize_input(w, rows, cols, eps, label);
+  return ternarize_checked(w, rows, cols, layout, gamma, eps, label);
+}
+
+TernaryTensor ternarize_absmean(const float* w, int64_t rows, int64_t cols, TernaryScaleLayout layout, float eps,
                                 const std::string& name) {
   const std::string label = ternary_label(name);
+  layout.validate();
   check_ternarize_input(w, rows, cols, eps, label);
-  const int64_t groups = mode == TernaryScaleMode::kPerRow ? rows : 1;
-  const int64_t group_size = mode == TernaryScaleMode::kPerRow ? cols : rows * cols;
-  std::vector<float> gamma(static_cast<size_t>(groups));
-  for (int64_t g = 0; g < groups; ++g) {
-    double sum = 0.0;
-    for (int64_t i = 0; i < group_size; ++i) sum += std::fabs(static_cast<double>(w[g * group_size + i]));
-    gamma[static_cast<size_t>(g)] = group_size > 0 ? static_cast<float>(sum / static_cast<double>(group_size)) : 0.0f;
+  const int64_t count = layout.scale_count(rows, cols);
+  std::vector<double> sums(static_cast<size_t>(count), 0.0);
+  std::vector<int64_t> members(static_cast<size_t>(count), 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      const auto g = static_cast<size_t>(layout.scale_index(r, c, cols));
+      sums[g] += std::fabs(static_cast<double>(w[r * cols + c]));
+      ++members[g];
+    }
   }
-  return ternarize_checked(w, rows, cols, mode, gamma, eps, label);
+  std::vector<float> gamma(static_cast<size_t>(count), 0.0f);
+  for (size_t g = 0; g < gamma.size(); ++g) {
+    if (members[g] > 0) gamma[g] = static_cast<float>(sums[g] / static_cast<double>(members[g]));
+  }
+  return ternarize_checked(w, rows, cols, layout, gamma, eps, label);
 }
 
 void dequantize_ternary(const TernaryTensor& t, float* out) {
-  const int64_t group_size = t.mode == TernaryScaleMode::kPerRow ? t.cols : t.rows * t.cols;
-  const int64_t n = t.rows * t.cols;
-  for (int64_t i = 0; i < n; ++i) {
-    const float scale = t.scales[static_cast<size_t>(group_size > 0 ? i / group_size : 0)];
-    out[i] = scale * static_cast<float>(t.trits[static_cast<size_t>(i)]);
+  for (int64_t r = 0; r < t.rows; ++r) {
+    for (int64_t c = 0; c < t.cols; ++c) {
+      const float scale = t.scales[static_cast<size_t>(t.layout.scale_index(r, c, t.cols))];
+      out[r * t.cols + c] = scale * static_cast<float>(t.trits[static_cast<size_t>(r * t.cols + c)]);
+    }
   }
 }
 

@@ -28,25 +28,44 @@ void unpack_trits_2bit(const uint8_t* bytes, size_t size, int64_t n, int8_t* out
 
 enum class TernaryScaleMode { kPerTensor, kPerRow };
 
-struct TernaryTensor {
-  int64_t rows = 0, cols = 0;
+// Which weights share a scale: the whole tensor, or each output row; a row
+// may be split further into runs of `group_cols` input columns (the last run
+// shorter when cols is not a multiple), one scale per row and run, stored
+// row-major ([rows, ceil(cols / group_cols)]). Finer scales fit a ternary
+// matrix better for a few more stored bytes (docs/FORMAT.md).
+struct TernaryScaleLayout {
   TernaryScaleMode mode = TernaryScaleMode::kPerTensor;
-  std::vector<int8_t> trits;  // rows x cols, row-major
-  std::vector<float> scales;  // 1 (per tensor) or rows (per row)
+  int64_t group_cols = 0;  // kPerRow only: 0 = one scale for the whole row
+  TernaryScaleLayout() = default;
+  TernaryScaleLayout(TernaryScaleMode m, int64_t group = 0) : mode(m), group_cols(group) {}  // NOLINT: implicit from a mode
+  // Throws usage_error for a negative group or a group with kPerTensor.
+  void validate() const;
+  int64_t groups_per_row(int64_t cols) const;          // 1 unless grouped
+  int64_t scale_count(int64_t rows, int64_t cols) const;
+  // Index into the scales of the weight at (row, col).
+  int64_t scale_index(int64_t row, int64_t col, int64_t cols) const;
 };
 
-// Absmean ternarization, per tensor or per output row (a row of the rows x cols
-// matrix), as BitNet b1.58's BitLinear: gamma = mean |W| (fp32 of a double sum),
-// W_q = RoundClip(W / (gamma + eps), -1, 1) with round half to even (torch.round),
-// stored scale = gamma, so scale * W_q is the weight BitLinear's forward uses.
-// Throws input_error on NaN/Inf (naming `name` and the index) and usage_error
-// on negative sizes or eps.
-TernaryTensor ternarize_absmean(const float* w, int64_t rows, int64_t cols, TernaryScaleMode mode,
+struct TernaryTensor {
+  int64_t rows = 0, cols = 0;
+  TernaryScaleLayout layout;
+  std::vector<int8_t> trits;  // rows x cols, row-major
+  std::vector<float> scales;  // layout.scale_count(rows, cols) values
+};
+
+// Absmean ternarization as BitNet b1.58's BitLinear, with one gamma per
+// tensor, per output row (a row of the rows x cols matrix) or per row and run
+// of columns: gamma = mean |W| over the weights that share it (fp32 of a
+// double sum), W_q = RoundClip(W / (gamma + eps), -1, 1) with round half to
+// even (torch.round), stored scale = gamma, so scale * W_q is the weight
+// BitLinear's forward uses. Throws input_error on NaN/Inf (naming `name` and
+// the index) and usage_error on negative sizes or eps or a bad layout.
+TernaryTensor ternarize_absmean(const float* w, int64_t rows, int64_t cols, TernaryScaleLayout layout,
                                 float eps = 1e-5f, const std::string& name = "");
 
-// The same with given gammas (1 or rows values, e.g. those a torch model
-// computed), so that the trits match that model bit for bit.
-TernaryTensor ternarize_with_gamma(const float* w, int64_t rows, int64_t cols, TernaryScaleMode mode,
+// The same with given gammas (layout.scale_count values, e.g. those a torch
+// model computed), so that the trits match that model bit for bit.
+TernaryTensor ternarize_with_gamma(const float* w, int64_t rows, int64_t cols, TernaryScaleLayout layout,
                                    const std::vector<float>& gamma, float eps = 1e-5f,
                                    const std::string& name = "");
 

@@ -40,6 +40,11 @@ const std::vector<std::pair<VectorEncoding, const char*>>& enum_names(VectorEnco
                                                                             {VectorEncoding::kFp32, "fp32"}};
   return names;
 }
+const std::vector<std::pair<ScaleEncoding, const char*>>& enum_names(ScaleEncoding) {
+  static const std::vector<std::pair<ScaleEncoding, const char*>> names = {{ScaleEncoding::kFp32, "fp32"},
+                                                                           {ScaleEncoding::kFp16, "fp16"}};
+  return names;
+}
 const std::vector<std::pair<Device, const char*>>& enum_names(Device) {
   static const std::vector<std::pair<Device, const char*>> names = {{Device::kCpu, "cpu"}, {Device::kCuda, "cuda"}};
   return names;
@@ -155,6 +160,7 @@ std::string to_string(LrSchedule value) { return enum_to_string(value); }
 std::string to_string(TernaryEncoding value) { return enum_to_string(value); }
 std::string to_string(FloatEncoding value) { return enum_to_string(value); }
 std::string to_string(VectorEncoding value) { return enum_to_string(value); }
+std::string to_string(ScaleEncoding value) { return enum_to_string(value); }
 std::string to_string(Device value) { return enum_to_string(value); }
 
 Stage1Config default_stage1_config() { return Stage1Config{}; }

@@ -30,6 +30,9 @@ enum class TernaryEncoding { kPacked, kSeedlm };
 enum class FloatEncoding { kSeedlm, kFp16, kInt8 };
 // How vectors (norm weights) are stored.
 enum class VectorEncoding { kFp16, kFp32 };
+// How the ternary weights' scales (gamma) are stored; fine-tuning uses the
+// stored values, so fp16 rounds them in training too.
+enum class ScaleEncoding { kFp32, kFp16 };
 enum class Device { kCpu, kCuda };
 
 struct BitnetConfig {
@@ -49,6 +52,9 @@ struct BitnetConfig {
   double grad_clip = 1.0;  // max global gradient L2 norm; 0 = no clipping
   int activation_bits = 8;  // absmax activation quantization; 0 = off
   bool per_row_scale = false;
+  // With per_row_scale: one scale per row and per run of this many input
+  // columns (the last run shorter); 0 = one per row.
+  int64_t scale_group = 0;
   bool input_norm = false;
   double kd_weight = 0.0;  // weight of the distillation term; 0 = off
   double kd_temperature = 1.0;
@@ -83,6 +89,7 @@ struct EncodingConfig {
   TernaryEncoding ternary = TernaryEncoding::kPacked;
   FloatEncoding float_matrices = FloatEncoding::kSeedlm;  // JSON key "float"
   VectorEncoding vector = VectorEncoding::kFp16;
+  ScaleEncoding ternary_scale = ScaleEncoding::kFp32;
 };
 
 struct EvalConfig {
@@ -148,6 +155,7 @@ std::string to_string(LrSchedule value);
 std::string to_string(TernaryEncoding value);
 std::string to_string(FloatEncoding value);
 std::string to_string(VectorEncoding value);
+std::string to_string(ScaleEncoding value);
 std::string to_string(Device value);
 
 // Defaults for the empty path settings.

@@ -18,6 +18,7 @@ const std::vector<std::pair<LrSchedule, const char*>>& enum_names(LrSchedule);
 const std::vector<std::pair<TernaryEncoding, const char*>>& enum_names(TernaryEncoding);
 const std::vector<std::pair<FloatEncoding, const char*>>& enum_names(FloatEncoding);
 const std::vector<std::pair<VectorEncoding, const char*>>& enum_names(VectorEncoding);
+const std::vector<std::pair<ScaleEncoding, const char*>>& enum_names(ScaleEncoding);
 const std::vector<std::pair<Device, const char*>>& enum_names(Device);
 
 // Config is Stage1Config (reading) or const Stage1Config (writing).
@@ -40,6 +41,7 @@ void visit_stage1_fields(Visitor& v, Config& c) {
   v.field("grad_clip", c.bitnet.grad_clip);
   v.field("activation_bits", c.bitnet.activation_bits);
   v.field("per_row_scale", c.bitnet.per_row_scale);
+  v.field("scale_group", c.bitnet.scale_group);
   v.field("input_norm", c.bitnet.input_norm);
   v.field("kd_weight", c.bitnet.kd_weight);
   v.field("kd_temperature", c.bitnet.kd_temperature);
@@ -66,6 +68,7 @@ void visit_stage1_fields(Visitor& v, Config& c) {
   v.field("ternary", c.encoding.ternary);
   v.field("float", c.encoding.float_matrices);
   v.field("vector", c.encoding.vector);
+  v.field("ternary_scale", c.encoding.ternary_scale);
 
   v.section("eval");
   v.field("text", c.eval.text);

@@ -72,6 +72,10 @@ void validate(const Stage1Config& config, const std::string& where) {
   if (b.activation_bits != 0 && (b.activation_bits < 2 || b.activation_bits > 16)) {
     check.fail(concat("bitnet.activation_bits must be 0 (off) or in [2, 16], got ", b.activation_bits));
   }
+  check.at_least<int64_t>("bitnet.scale_group", b.scale_group, 0);
+  if (b.scale_group > 0 && !b.per_row_scale) {
+    check.fail(concat("bitnet.scale_group (", b.scale_group, ") splits per-row scales: it needs bitnet.per_row_scale true"));
+  }
   check.at_least("bitnet.kd_weight", b.kd_weight, 0.0);
   check.above("bitnet.kd_temperature", b.kd_temperature, 0.0);
   check.at_least<int64_t>("bitnet.eval_every", b.eval_every, 0);

@@ -29,14 +29,28 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-torch::Tensor zero_payload(const std::string& codec, const std::vector<int64_t>& shape, int64_t bytes, bool per_row,
-                           bool fp16) {
-  int64_t n = 1;
-  for (int64_t s : shape) n *= s;
-  if (codec == "raw") return torch::zeros(shape, fp16 ? torch::kFloat16 : torch::kFloat32);
-  if (codec == "int8") return torch::zeros(shape, torch::kInt8);
-  const int64_t scale_bytes = codec == "ternary" && per_row ? 4 * shape[0] : 4;
-  return torch::zeros({bytes - scale_bytes}, torch::kUInt8);
+// An entry of the planned layout with zero values: the same record sizes as
+// the real file's.
+Stage1Tensor zero_entry(const PlannedTensor& p, const BitNetOptions& bitnet, bool fp16) {
+  if (p.codec == "ternary") {
+    const int64_t rows = p.shape[0], cols = p.shape[1];
+    return encode_ternary_tensor(p.name, torch::zeros({rows, cols}, torch::kInt8),
+                                 torch::zeros({ternary_scale_count(rows, cols, bitnet)}), bitnet);
+  }
+  Stage1Tensor t;
+  t.name = p.name;
+  t.codec = p.codec;
+  t.shape = p.shape;
+  if (p.codec == "raw") {
+    t.payload = torch::zeros(p.shape, fp16 ? torch::kFloat16 : torch::kFloat32);
+  } else if (p.codec == "int8") {
+    t.scale = torch::zeros({p.shape[0]});
+    t.payload = torch::zeros(p.shape, torch::kInt8);
+  } else {  // seedlm: one fp32 scale and the bit stream
+    t.scale = torch::zeros({1});
+    t.payload = torch::zeros({p.bytes - 4}, torch::kUInt8);
+  }
+  return t;
 }
 
 }  // namespace
@@ -50,7 +64,7 @@ Stage1Plan plan_stage1(const std::string& input, const std::string& output, cons
   plan.threads = configure_threads(config.hardware.threads);
   const SeedLMParams seedlm = seedlm_params_from_config(config.seedlm);
   TrainOptions train = train_options_from_config(config);
-  const bool per_row = train.per_row_scale;
+  const BitNetOptions bitnet = bitnet_options(train);
   const bool fp16 = config.encoding.vector == VectorEncoding::kFp16;
 
   auto t0 = Clock::now();
@@ -71,23 +85,17 @@ Stage1Plan plan_stage1(const std::string& input, const std::string& output, cons
   skeleton.tokenizer_kind = m.tokenizer->kind();
   skeleton.tokenizer_bytes = m.tokenizer->to_bytes();
   skeleton.seedlm = seedlm;
-  skeleton.bitnet = {true, train.activation_bits, per_row, train.input_norm};
+  skeleton.bitnet = {true, bitnet.activation_bits, bitnet.per_row_scale, bitnet.scale_group, bitnet.input_norm};
   skeleton.training = {{"steps", 0}, {"tokens", 0}, {"seed", int64_t(train.seed)}};
   for (const auto& [name, value] : model_state_dict(m.model)) {
     PlannedTensor p;
     p.name = name;
     p.shape = value.sizes().vec();
     p.codec = planned_codec(name, p.shape, is_projection_weight(name), config);
-    p.bytes = planned_payload_bytes(p.codec, p.shape, per_row && p.codec == "ternary", fp16, seedlm);
+    p.bytes = planned_payload_bytes(p.codec, p.shape, bitnet, fp16, seedlm);
     if (p.codec == "seedlm") plan.seedlm_blocks += seedlm_block_count(value.numel(), seedlm);
     plan.parameters += value.numel();
-    Stage1Tensor t;
-    t.name = name;
-    t.codec = p.codec;
-    t.shape = p.shape;
-    if (p.codec != "raw") t.scale = torch::zeros({p.codec == "ternary" && per_row ? p.shape[0] : p.codec == "int8" ? p.shape[0] : 1});
-    t.payload = zero_payload(p.codec, p.shape, p.bytes, per_row, fp16);
-    skeleton.tensors.push_back(std::move(t));
+    skeleton.tensors.push_back(zero_entry(p, bitnet, fp16));
     plan.tensors.push_back(std::move(p));
   }
   Stage1Report typical;  // metrics of typical length (17 significant digits per float)

@@ -302,7 +302,7 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
     file.tokenizer_bytes = tokenizer.to_bytes();
     file.seedlm = seedlm;
     const BitNetOptions bitnet = bitnet_options(train);
-    file.bitnet = {true, bitnet.activation_bits, bitnet.per_row_scale, bitnet.input_norm};
+    file.bitnet = {true, bitnet.activation_bits, bitnet.per_row_scale, bitnet.scale_group, bitnet.input_norm};
     std::map<std::string, TernaryWeight> ternary;
     for (TernaryWeight& t : ternary_weights(student)) ternary.emplace(t.name, std::move(t));
     for (const auto& [name, value] : model_state_dict(student)) {
@@ -311,7 +311,7 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
       if (auto it = ternary.find(name); it != ternary.end()) {
         used = it->second.dequantized;
         enc = config.encoding.ternary == TernaryEncoding::kPacked
-                  ? encode_ternary_tensor(name, it->second.trits, it->second.scale)
+                  ? encode_ternary_tensor(name, it->second.trits, it->second.scale, bitnet)
                   : encode_seedlm_tensor(name, used, seedlm, [&, reported = int64_t{0}](int64_t done, int64_t) mutable {
                       metrics.add_counter(stage1_metric::kBlocksEncodedTotal, double(done - reported));
                       reported = done;

@@ -94,7 +94,7 @@ struct Reader {
 std::vector<Stage1Tensor> share_storages(const std::vector<Stage1Tensor>& tensors) {
   std::map<torch::ScalarType, std::vector<torch::Tensor>> parts;
   for (const auto& t : tensors) {
-    if (t.scale.defined()) parts[torch::kFloat32].push_back(t.scale.to(torch::kFloat32).contiguous().reshape({-1}));
+    if (t.scale.defined()) parts[t.scale.scalar_type()].push_back(t.scale.contiguous().reshape({-1}));
     parts[t.payload.scalar_type()].push_back(t.payload.contiguous().reshape({-1}));
   }
   std::map<torch::ScalarType, torch::Tensor> pools;
@@ -108,7 +108,7 @@ std::vector<Stage1Tensor> share_storages(const std::vector<Stage1Tensor>& tensor
   };
   std::vector<Stage1Tensor> out = tensors;
   for (auto& t : out) {
-    if (t.scale.defined()) t.scale = view(t.scale, torch::kFloat32);
+    if (t.scale.defined()) t.scale = view(t.scale, t.scale.scalar_type());
     t.payload = view(t.payload, t.payload.scalar_type());
   }
   return out;
@@ -124,14 +124,18 @@ int64_t Stage1Tensor::numel() const {
 
 int64_t Stage1Tensor::payload_bytes() const {
   int64_t bytes = payload.defined() ? payload.numel() * static_cast<int64_t>(payload.element_size()) : 0;
-  if (scale.defined()) bytes += scale.numel() * 4;
+  if (scale.defined()) bytes += scale.numel() * static_cast<int64_t>(scale.element_size());
   return bytes;
 }
 
 void write_stage1_file(const std::string& path, const Stage1File& file) {
   PtValue root = PtValue::new_dict();
   root.set("format", PtValue::of_string(kStage1FormatName));
-  root.set("format_version", PtValue::of_int(kStage1FormatVersion));
+  bool needs_v2 = false;
+  for (const Stage1Tensor& t : file.tensors) {
+    needs_v2 |= t.scale_group > 0 || (t.scale.defined() && t.scale.scalar_type() != torch::kFloat32);
+  }
+  root.set("format_version", PtValue::of_int(needs_v2 ? 2 : 1));
 
   PtValue model = PtValue::new_dict();
   model.set("architecture", PtValue::of_string(file.config.architecture));
@@ -146,6 +150,7 @@ void write_stage1_file(const std::string& path, const Stage1File& file) {
     entry.set("codec", PtValue::of_string(t.codec));
     entry.set("shape", int_list(t.shape));
     if (t.scale.defined()) entry.set("scale", PtValue::of_tensor(t.scale));
+    if (t.scale_group > 0) entry.set("scale_group", PtValue::of_int(t.scale_group));
     const char* payload_key = t.codec == "seedlm" ? "bits" : t.codec == "ternary" ? "packed" : "data";
     entry.set(payload_key, PtValue::of_tensor(t.payload));
     tensors.set(t.name, std::move(entry));
@@ -169,6 +174,7 @@ void write_stage1_file(const std::string& path, const Stage1File& file) {
   bitnet.set("enabled", PtValue::of_bool(file.bitnet.enabled));
   bitnet.set("activation_bits", PtValue::of_int(file.bitnet.activation_bits));
   bitnet.set("per_row_scale", PtValue::of_bool(file.bitnet.per_row_scale));
+  bitnet.set("scale_group", PtValue::of_int(file.bitnet.scale_group));
   bitnet.set("input_norm", PtValue::of_bool(file.bitnet.input_norm));
   root.set("bitnet", std::move(bitnet));
 
@@ -207,11 +213,12 @@ Stage1File read_stage1_file(const std::string& path) {
     throw input_error("'", path, "': format is '", format, "', expected '", kStage1FormatName, "'");
   }
   const int64_t version = r.integer(root, "format_version", "");
-  if (version != kStage1FormatVersion) {
-    throw input_error("'", path, "': format_version ", version, " is not supported (this seedforge reads version ",
+  if (version < 1 || version > kStage1FormatVersion) {
+    throw input_error("'", path, "': format_version ", version, " is not supported (this seedforge reads versions 1 to ",
                       kStage1FormatVersion, "); use a matching seedforge release");
   }
   Stage1File file;
+  file.format_version = version;
   const PtValue& model = r.at(root, "model", "");
   const PtValue& cfg = r.at(model, "config", "model");
   ModelConfig& c = file.config;
@@ -250,6 +257,7 @@ Stage1File read_stage1_file(const std::string& path) {
   file.bitnet.enabled = r.boolean(bitnet, "enabled", "bitnet");
   file.bitnet.activation_bits = static_cast<int>(r.integer(bitnet, "activation_bits", "bitnet"));
   file.bitnet.per_row_scale = r.boolean(bitnet, "per_row_scale", "bitnet");
+  if (bitnet.find("scale_group") != nullptr) file.bitnet.scale_group = r.integer(bitnet, "scale_group", "bitnet");
   file.bitnet.input_norm = r.boolean(bitnet, "input_norm", "bitnet");
   for (const auto& [key, value] : r.at(root, "training", "").entries()) {
     if (key.is(PtValue::Kind::kString) && value.is(PtValue::Kind::kInt)) file.training[key.as_string()] = value.as_int();
@@ -272,6 +280,10 @@ Stage1File read_stage1_file(const std::string& path) {
     } else if (t.codec == "ternary") {
       t.scale = r.tensor(entry, "scale", field);
       t.payload = r.tensor(entry, "packed", field);
+      if (entry.find("scale_group") != nullptr) {
+        t.scale_group = r.integer(entry, "scale_group", field);
+        if (t.scale_group <= 0) throw input_error("'", path, "': ", field, ".scale_group must be > 0, got ", t.scale_group);
+      }
     } else if (t.codec == "int8") {
       t.scale = r.tensor(entry, "scale", field);
       t.payload = r.tensor(entry, "data", field);
@@ -290,11 +302,12 @@ Stage1File read_stage1_file(const std::string& path) {
 torch::Tensor decode_stage1_tensor(const Stage1Tensor& t, const SeedLMParams& seedlm, const std::string& where) {
   const int64_t n = t.numel();
   const std::string what = "'" + where + "': tensor '" + t.name + "' (" + t.codec + ")";
-  auto check_scale = [&](int64_t expected_a, int64_t expected_b) {
-    if (!t.scale.defined() || t.scale.scalar_type() != torch::kFloat32 ||
-        (t.scale.numel() != expected_a && t.scale.numel() != expected_b)) {
-      throw input_error(what, ": scale must be fp32 with ", expected_a, expected_a != expected_b ? " or " + std::to_string(expected_b) : "",
-                        " values");
+  auto check_scale = [&](int64_t expected_a, int64_t expected_b, bool fp16_allowed = false) {
+    const bool dtype_ok = t.scale.defined() && (t.scale.scalar_type() == torch::kFloat32 ||
+                                                (fp16_allowed && t.scale.scalar_type() == torch::kFloat16));
+    if (!dtype_ok || (t.scale.numel() != expected_a && t.scale.numel() != expected_b)) {
+      throw input_error(what, ": scale must be ", fp16_allowed ? "fp32 or fp16" : "fp32", " with ", expected_a,
+                        expected_a != expected_b ? " or " + std::to_string(expected_b) : "", " values");
     }
   };
   auto payload_u8 = [&]() {
@@ -317,7 +330,12 @@ torch::Tensor decode_stage1_tensor(const Stage1Tensor& t, const SeedLMParams& se
   } else if (t.codec == "ternary") {
     if (t.shape.size() != 2) throw input_error(what, ": ternary tensors must be 2-D");
     const int64_t rows = t.shape[0], cols = t.shape[1];
-    check_scale(1, rows);
+    const int64_t groups = t.scale_group > 0 ? (cols + t.scale_group - 1) / t.scale_group : 1;
+    if (t.scale_group > 0) {
+      check_scale(rows * groups, rows * groups, true);
+    } else {
+      check_scale(1, rows, true);
+    }
     auto bytes = payload_u8();
     std::vector<int8_t> trits(static_cast<size_t>(n));
     try {
@@ -326,7 +344,12 @@ torch::Tensor decode_stage1_tensor(const Stage1Tensor& t, const SeedLMParams& se
       throw input_error(what, ": ", e.what());
     }
     auto trit_tensor = torch::from_blob(trits.data(), {rows, cols}, torch::kInt8).to(torch::kFloat32);
-    auto scale = t.scale.numel() == 1 ? t.scale.view({1, 1}) : t.scale.view({rows, 1});
+    torch::Tensor scale = t.scale.to(torch::kFloat32);
+    if (t.scale_group > 0) {
+      scale = scale.view({rows, groups}).repeat_interleave(t.scale_group, 1).narrow(1, 0, cols);
+    } else {
+      scale = t.scale.numel() == 1 ? scale.view({1, 1}) : scale.view({rows, 1});
+    }
     out = (trit_tensor * scale).reshape({n});
   } else if (t.codec == "int8") {
     if (t.shape.size() != 2) throw input_error(what, ": int8 tensors must be 2-D");

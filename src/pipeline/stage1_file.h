@@ -7,15 +7,17 @@
 //
 // Top-level dict:
 //   format          "seedforge.stage1"
-//   format_version  1
+//   format_version  1, or 2 when a ternary tensor uses fp16 or column-group scales
 //   model           {architecture, config{...}, tokenizer_kind, tokenizer (uint8 [n])}
 //   tensors         {HF name -> {codec, shape, ...codec fields}}
 //                     codec "seedlm":  scale fp32 [1], bits uint8 [n]
-//                     codec "ternary": scale fp32 [1] or [rows], packed uint8 [n] (5 trits a byte)
+//                     codec "ternary": scale fp32 or fp16 [1], [rows] or [rows * groups],
+//                                      packed uint8 [n] (5 trits a byte),
+//                                      scale_group int (only with column groups: columns per group)
 //                     codec "int8":    scale fp32 [rows], data int8 [rows, cols]
 //                     codec "raw":     data (fp16 or fp32, the tensor's shape)
 //   codecs          {seedlm: {K, taps, C, P, Q, E}}
-//   bitnet          {activation_bits, per_row_scale, input_norm, ...}
+//   bitnet          {activation_bits, per_row_scale, scale_group, input_norm, ...}
 //   training        {steps, tokens, seconds, ...}
 //   metrics         JSON text of the run report
 #pragma once
@@ -33,15 +35,18 @@
 namespace seedforge {
 
 constexpr const char* kStage1FormatName = "seedforge.stage1";
-constexpr int64_t kStage1FormatVersion = 1;
+// Version 1 files are still written when they need nothing newer, so that
+// older readers open them; this reader reads both.
+constexpr int64_t kStage1FormatVersion = 2;
 
 // One stored tensor. `payload` is bits (seedlm), packed (ternary) or data (int8/raw).
 struct Stage1Tensor {
   std::string name;
   std::string codec;            // "seedlm", "ternary", "int8", "raw"
   std::vector<int64_t> shape;
-  torch::Tensor scale;          // fp32; undefined for raw
+  torch::Tensor scale;          // fp32 (ternary: or fp16); undefined for raw
   torch::Tensor payload;
+  int64_t scale_group = 0;      // ternary: columns per scale within a row; 0 = a scale per row or tensor
 
   int64_t numel() const;
   int64_t payload_bytes() const;  // bytes of payload + scale
@@ -52,10 +57,12 @@ struct Stage1BitNet {
   bool enabled = false;        // projections are ternary BitLinear layers
   int activation_bits = 8;     // 0 = full-precision activations
   bool per_row_scale = false;
+  int64_t scale_group = 0;     // columns per scale within a row; 0 = one per row
   bool input_norm = false;
 };
 
 struct Stage1File {
+  int64_t format_version = 0;   // as read; the writer picks the lowest that holds the file
   ModelConfig config;
   std::string tokenizer_kind;   // Tokenizer::kind()
   std::string tokenizer_bytes;  // the tokenizer file's bytes

@@ -43,6 +43,7 @@ Transformer build_stage1_model(const Stage1File& file, const std::string& where)
     BitNetOptions options;
     options.activation_bits = file.bitnet.activation_bits;
     options.per_row_scale = file.bitnet.per_row_scale;
+    options.scale_group = file.bitnet.scale_group;
     options.input_norm = file.bitnet.input_norm;
     validate_bitnet_options(options, where);
     freeze_as_bitnet(model, options);

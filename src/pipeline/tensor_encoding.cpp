@@ -47,14 +47,36 @@ Stage1Tensor encode_seedlm_tensor(const std::string& name, const torch::Tensor& 
   return t;
 }
 
-Stage1Tensor encode_ternary_tensor(const std::string& name, const torch::Tensor& trits, const torch::Tensor& scale) {
+int64_t ternary_scale_count(int64_t rows, int64_t cols, const BitNetOptions& options) {
+  if (!options.per_row_scale) return 1;
+  return options.scale_group > 0 ? rows * ((cols + options.scale_group - 1) / options.scale_group) : rows;
+}
+
+Stage1Tensor encode_ternary_tensor(const std::string& name, const torch::Tensor& trits, const torch::Tensor& scale,
+                                   const BitNetOptions& options) {
   TORCH_CHECK(trits.dim() == 2 && trits.scalar_type() == torch::kInt8, name, ": trits must be int8 [O, I]");
   auto c = trits.contiguous().cpu();
+  const int64_t expected = ternary_scale_count(trits.size(0), trits.size(1), options);
+  if (scale.numel() != expected) {
+    throw usage_error(name, ": ", scale.numel(), " ternary scales, the BitNet options need ", expected);
+  }
   Stage1Tensor t;
   t.name = name;
   t.codec = "ternary";
   t.shape = shape_of(trits);
-  t.scale = scale.detach().to(torch::kFloat32).cpu().reshape({-1}).contiguous();
+  const torch::Tensor s = scale.detach().to(torch::kFloat32).cpu().reshape({-1});
+  if (options.fp16_scales) {
+    t.scale = s.to(torch::kFloat16).contiguous();
+    // The trainer rounded them already; a value that changes here (or
+    // overflows to Inf) would make the file differ from the trained model.
+    if (!torch::equal(t.scale.to(torch::kFloat32), s)) {
+      throw usage_error(name, ": ternary scales are not fp16 values (max ", s.abs().max().item<float>(),
+                        "); fp16 scales must come from a model trained with them");
+    }
+  } else {
+    t.scale = s.contiguous();
+  }
+  t.scale_group = options.per_row_scale ? options.scale_group : 0;
   t.payload = u8_tensor(pack_trits_base3(c.data_ptr<int8_t>(), c.numel()));
   return t;
 }
@@ -106,13 +128,16 @@ std::string planned_codec(const std::string&, const std::vector<int64_t>& shape,
   return "raw";
 }
 
-int64_t planned_payload_bytes(const std::string& codec, const std::vector<int64_t>& shape, bool per_row_scale, bool fp16,
-                              const SeedLMParams& params) {
+int64_t planned_payload_bytes(const std::string& codec, const std::vector<int64_t>& shape, const BitNetOptions& bitnet,
+                              bool fp16, const SeedLMParams& params) {
   int64_t n = 1;
   for (int64_t s : shape) n *= s;
   const int64_t rows = shape.empty() ? 1 : shape[0];
   if (codec == "seedlm") return seedlm_stream_bytes(n, params) + 4;
-  if (codec == "ternary") return trits_base3_bytes(n) + 4 * (per_row_scale ? rows : 1);
+  if (codec == "ternary") {
+    const int64_t cols = shape.size() == 2 ? shape[1] : 1;
+    return trits_base3_bytes(n) + ternary_scale_count(rows, cols, bitnet) * (bitnet.fp16_scales ? 2 : 4);
+  }
   if (codec == "int8") return n + 4 * rows;
   return n * (fp16 ? 2 : 4);
 }

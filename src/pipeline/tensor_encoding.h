@@ -15,6 +15,7 @@
 #include "codec/seedlm_params.h"
 #include "config/stage1_config.h"
 #include "pipeline/stage1_file.h"
+#include "train/bit_linear_options.h"
 
 namespace seedforge {
 
@@ -26,8 +27,13 @@ using EncodeProgress = std::function<void(int64_t, int64_t)>;
 // w: any shape, fp32 -> SeedLM entry (scale [1], bits).
 Stage1Tensor encode_seedlm_tensor(const std::string& name, const torch::Tensor& w, const SeedLMParams& params,
                                   const EncodeProgress& progress = nullptr);
-// trits [O, I] int8 in {-1,0,1}, scale [] or [O] fp32 -> ternary entry (5 trits a byte).
-Stage1Tensor encode_ternary_tensor(const std::string& name, const torch::Tensor& trits, const torch::Tensor& scale);
+// trits [O, I] int8 in {-1,0,1}, scale fp32 [] (per tensor), [O] (per row) or
+// [O, G] (per row and run of options.scale_group columns), as ternary_weights()
+// gives them -> ternary entry (5 trits a byte; scales in fp16 with
+// options.fp16_scales, where they must already be fp16 values: no rounding here).
+// Throws usage_error when the scale does not fit the options.
+Stage1Tensor encode_ternary_tensor(const std::string& name, const torch::Tensor& trits, const torch::Tensor& scale,
+                                   const BitNetOptions& options);
 // w [O, I] -> int8 per output row, scale = max|row| / 127.
 Stage1Tensor encode_int8_tensor(const std::string& name, const torch::Tensor& w);
 // w any shape -> raw fp16 or fp32.
@@ -40,8 +46,11 @@ Stage1Tensor encode_float_tensor(const std::string& name, const torch::Tensor& w
 // The codec name the policy gives a tensor, without encoding it (for --dry-run).
 std::string planned_codec(const std::string& name, const std::vector<int64_t>& shape, bool is_projection,
                           const Stage1Config& config);
-// Bytes of payload the codec will store for a tensor of this shape (exact).
-int64_t planned_payload_bytes(const std::string& codec, const std::vector<int64_t>& shape, bool per_row_scale,
+// Scales a ternary [rows, cols] matrix stores under these options.
+int64_t ternary_scale_count(int64_t rows, int64_t cols, const BitNetOptions& options);
+// Bytes of payload and scales the codec will store for a tensor of this shape
+// (exact); `fp16` is encoding.vector's choice for raw vectors.
+int64_t planned_payload_bytes(const std::string& codec, const std::vector<int64_t>& shape, const BitNetOptions& bitnet,
                               bool fp16, const SeedLMParams& params);
 
 // True for the weight of one of a layer's seven projections (what BitNet

@@ -21,13 +21,18 @@ using torch::autograd::variable_list;
 
 // Forward: W + lambda (W_q - W), exactly W_q at lambda >= 1. Backward: identity.
 struct WeightSte : public torch::autograd::Function<WeightSte> {
-  static torch::Tensor forward(AutogradContext* /*ctx*/, const torch::Tensor& w, double lambda, bool per_row) {
-    torch::Tensor q = quantize_weight_ternary(w, per_row);
+  static torch::Tensor forward(AutogradContext* /*ctx*/, const torch::Tensor& w, double lambda, bool per_row,
+                               int64_t scale_group, bool fp16_scales) {
+    BitNetOptions options;
+    options.per_row_scale = per_row;
+    options.scale_group = scale_group;
+    options.fp16_scales = fp16_scales;
+    torch::Tensor q = quantize_weight_ternary(w, options);
     if (lambda < 1.0) q.sub_(w).mul_(lambda).add_(w);
     return q;
   }
   static variable_list backward(AutogradContext* /*ctx*/, variable_list grad) {
-    return {grad[0], torch::Tensor(), torch::Tensor()};
+    return {grad[0], torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -60,22 +65,43 @@ void swap_for_bit_linear(torch::nn::Module& parent, const std::string& name, Lin
 
 }  // namespace
 
-torch::Tensor ternary_scale(const torch::Tensor& w, bool per_row) {
+torch::Tensor ternary_scale(const torch::Tensor& w, const BitNetOptions& options) {
   TORCH_CHECK(w.dim() == 2, "ternary_scale: expected a [out, in] matrix, got ", w.sizes());
   torch::NoGradGuard no_grad;
   const torch::Tensor a = w.to(torch::kFloat32).abs();
-  return per_row ? a.mean(1, /*keepdim=*/true) : a.mean();
+  torch::Tensor gamma;
+  if (!options.per_row_scale) {
+    gamma = a.mean();
+  } else if (options.scale_group <= 0) {
+    gamma = a.mean(1, /*keepdim=*/true);
+  } else {
+    // Runs of G columns: pad the last run with zeros to G, sum, and divide by
+    // each run's real width.
+    const int64_t rows = a.size(0), cols = a.size(1), group = options.scale_group;
+    const int64_t runs = (cols + group - 1) / group, pad = runs * group - cols;
+    const torch::Tensor sums = (pad > 0 ? torch::constant_pad_nd(a, {0, pad}) : a).view({rows, runs, group}).sum(2);
+    torch::Tensor widths = torch::full({runs}, static_cast<double>(group), a.options());
+    if (pad > 0) widths[runs - 1] = static_cast<double>(group - pad);
+    gamma = sums / widths;
+  }
+  return options.fp16_scales ? gamma.to(torch::kFloat16).to(torch::kFloat32) : gamma;
 }
 
-torch::Tensor ternary_trits(const torch::Tensor& w, const torch::Tensor& gamma) {
-  torch::NoGradGuard no_grad;
-  return (w.to(torch::kFloat32) / (gamma + kTernaryEps)).round_().clamp_(-1, 1).to(torch::kInt8);
+torch::Tensor spread_scale(const torch::Tensor& gamma, int64_t in_features, const BitNetOptions& options) {
+  if (!options.per_row_scale || options.scale_group <= 0) return gamma;
+  return gamma.repeat_interleave(options.scale_group, 1).narrow(1, 0, in_features);
 }
 
-torch::Tensor quantize_weight_ternary(const torch::Tensor& w, bool per_row) {
+torch::Tensor ternary_trits(const torch::Tensor& w, const torch::Tensor& gamma, const BitNetOptions& options) {
   torch::NoGradGuard no_grad;
-  const torch::Tensor gamma = ternary_scale(w, per_row);
-  return (w.to(torch::kFloat32) / (gamma + kTernaryEps)).round_().clamp_(-1, 1).mul_(gamma);
+  const torch::Tensor g = spread_scale(gamma, w.size(1), options);
+  return (w.to(torch::kFloat32) / (g + kTernaryEps)).round_().clamp_(-1, 1).to(torch::kInt8);
+}
+
+torch::Tensor quantize_weight_ternary(const torch::Tensor& w, const BitNetOptions& options) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor g = spread_scale(ternary_scale(w, options), w.size(1), options);
+  return (w.to(torch::kFloat32) / (g + kTernaryEps)).round_().clamp_(-1, 1).mul_(g);
 }
 
 torch::Tensor quantize_activations(const torch::Tensor& x, int bits) {
@@ -94,8 +120,8 @@ torch::Tensor bitnet_input_norm(const torch::Tensor& x) {
   return (xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + kInputNormEps)).to(x.scalar_type());
 }
 
-torch::Tensor ste_weight(const torch::Tensor& w, double lambda, bool per_row) {
-  return WeightSte::apply(w, lambda, per_row);
+torch::Tensor ste_weight(const torch::Tensor& w, double lambda, const BitNetOptions& options) {
+  return WeightSte::apply(w, lambda, options.per_row_scale, options.scale_group, options.fp16_scales);
 }
 
 torch::Tensor ste_activations(const torch::Tensor& x, double lambda, int bits) {
@@ -113,7 +139,7 @@ BitLinearImpl::BitLinearImpl(const torch::Tensor& w, const torch::Tensor& b, con
 torch::Tensor BitLinearImpl::forward(const torch::Tensor& x) {
   torch::Tensor h = options_.input_norm ? bitnet_input_norm(x) : x;
   if (options_.activation_bits > 0 && lambda_ > 0.0) h = ste_activations(h, lambda_, options_.activation_bits);
-  torch::Tensor w = lambda_ > 0.0 ? ste_weight(weight, lambda_, options_.per_row_scale) : weight;
+  torch::Tensor w = lambda_ > 0.0 ? ste_weight(weight, lambda_, options_) : weight;
   return torch::nn::functional::linear(h, w.to(h.scalar_type()), bias.defined() ? bias.to(h.scalar_type()) : bias);
 }
 
@@ -177,17 +203,18 @@ std::vector<TernaryWeight> ternary_weights(const Transformer& model) {
   torch::NoGradGuard no_grad;
   std::vector<TernaryWeight> out;
   for (const auto& [name, layer] : bit_linear_layers(model)) {
-    const bool per_row = layer->options().per_row_scale;
+    const BitNetOptions& options = layer->options();
     // Scale and trits on the weight's own device, so that they are the very
     // values the layer uses; then to CPU.
     const torch::Tensor w = layer->weight.detach().to(torch::kFloat32);
-    const torch::Tensor gamma = ternary_scale(w, per_row);
-    const torch::Tensor trits = ternary_trits(w, gamma);
+    const torch::Tensor gamma = ternary_scale(w, options);
+    const torch::Tensor trits = ternary_trits(w, gamma, options);
     TernaryWeight t;
     t.name = name + ".weight";
-    t.dequantized = (trits.to(torch::kFloat32) * gamma).cpu().contiguous();
+    t.dequantized = (trits.to(torch::kFloat32) * spread_scale(gamma, w.size(1), options)).cpu().contiguous();
     t.trits = trits.cpu().contiguous();
-    t.scale = (per_row ? gamma.squeeze(1) : gamma).cpu().contiguous();
+    const bool one_per_row = options.per_row_scale && options.scale_group <= 0;
+    t.scale = (one_per_row ? gamma.squeeze(1) : gamma).cpu().contiguous();
     out.push_back(std::move(t));
   }
   return out;

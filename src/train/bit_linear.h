@@ -3,8 +3,12 @@
 // Dimensions: N tokens (any leading dims flattened), I in_features, O out_features.
 //
 // Weights (what the codec later stores, bit for bit):
-//   gamma = mean |W|            fp32, over the whole tensor, or per output row [O, 1]
-//   trits = RoundClip(W / (gamma + kTernaryEps), -1, 1)     int8 in {-1, 0, 1}
+//   gamma = mean |W|            fp32, over the whole tensor [], per output row [O, 1],
+//                               or per row and run of scale_group input columns
+//                               [O, ceil(I / scale_group)] (the last run shorter);
+//                               rounded to fp16 with fp16_scales (the stored precision)
+//   trits = RoundClip(W / (gamma + kTernaryEps), -1, 1)     int8 in {-1, 0, 1},
+//                               each weight divided by the gamma of its row and run
 //   W_q   = gamma * trits
 // Activations, b bits (b = activation_bits, 0 = off), absmax per token:
 //   s = max(max_i |x_i|, kActivationEps), Qp = 2^(b-1) - 1, Qn = -2^(b-1)
@@ -28,12 +32,15 @@
 
 namespace seedforge {
 
-// w: [O, I] fp32 -> gamma: [] (per tensor) or [O, 1] (per row), fp32.
-torch::Tensor ternary_scale(const torch::Tensor& w, bool per_row);
+// w: [O, I] -> gamma: [] (per tensor), [O, 1] (per row) or [O, G] (per row
+// and column run), fp32; only the scale fields of `options` matter.
+torch::Tensor ternary_scale(const torch::Tensor& w, const BitNetOptions& options);
+// gamma from ternary_scale -> a tensor that broadcasts against [O, in_features].
+torch::Tensor spread_scale(const torch::Tensor& gamma, int64_t in_features, const BitNetOptions& options);
 // w: [O, I], gamma from ternary_scale -> trits [O, I] int8 in {-1, 0, 1}.
-torch::Tensor ternary_trits(const torch::Tensor& w, const torch::Tensor& gamma);
+torch::Tensor ternary_trits(const torch::Tensor& w, const torch::Tensor& gamma, const BitNetOptions& options);
 // w: [O, I] -> W_q = gamma * trits, fp32 [O, I] (no autograd).
-torch::Tensor quantize_weight_ternary(const torch::Tensor& w, bool per_row);
+torch::Tensor quantize_weight_ternary(const torch::Tensor& w, const BitNetOptions& options);
 // x: [..., I] -> x_q, same shape and dtype (computed in fp32), absmax per last-dim row.
 // bits == 0 returns x unchanged.
 torch::Tensor quantize_activations(const torch::Tensor& x, int bits);
@@ -42,7 +49,7 @@ torch::Tensor bitnet_input_norm(const torch::Tensor& x);
 
 // The blended straight-through estimators (autograd-aware; backward = identity):
 // w: [O, I] -> W + lambda (W_q - W); x: [..., I] -> x + lambda (x_q - x).
-torch::Tensor ste_weight(const torch::Tensor& w, double lambda, bool per_row);
+torch::Tensor ste_weight(const torch::Tensor& w, double lambda, const BitNetOptions& options);
 torch::Tensor ste_activations(const torch::Tensor& x, double lambda, int bits);
 
 class BitLinearImpl : public LinearLayerImpl {
@@ -85,7 +92,7 @@ BitNetOptions bitnet_options_of(const Transformer& model);
 struct TernaryWeight {
   std::string name;           // canonical parameter name, e.g. "model.layers.0.self_attn.q_proj.weight"
   torch::Tensor trits;        // [O, I] int8 in {-1, 0, 1}
-  torch::Tensor scale;        // [] or [O] fp32 (gamma)
+  torch::Tensor scale;        // fp32 gamma: [] (per tensor), [O] (per row) or [O, G] (per row and column run)
   torch::Tensor dequantized;  // [O, I] fp32: scale * trits, what BitLinear multiplies by at lambda = 1
 };
 // For every BitLinear, from its current latent weights (CPU tensors).

@@ -2,6 +2,7 @@
 // seedforge (formulas in bit_linear.h). Torch-free.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace seedforge {
@@ -20,7 +21,19 @@ inline constexpr float kInputNormEps = 1e-5f;
 struct BitNetOptions {
   int activation_bits = 8;     // 0 = activations stay full precision; else 2..16
   bool per_row_scale = false;  // gamma per output row instead of per tensor
+  // With per_row_scale: gamma per row and per run of this many input columns
+  // (the last run shorter), [O, ceil(I / scale_group)]; 0 = one per row.
+  int64_t scale_group = 0;
+  // gamma rounded to fp16, the precision the file stores it in, so that the
+  // trained and the stored model are the same.
+  bool fp16_scales = false;
   bool input_norm = false;     // parameter-free RMSNorm before activation quantization
+
+  bool operator==(const BitNetOptions& o) const {
+    return activation_bits == o.activation_bits && per_row_scale == o.per_row_scale && scale_group == o.scale_group &&
+           fp16_scales == o.fp16_scales && input_norm == o.input_norm;
+  }
+  bool operator!=(const BitNetOptions& o) const { return !(*this == o); }
 };
 
 // Throws usage_error naming `where` for an out-of-range field.

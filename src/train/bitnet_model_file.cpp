@@ -98,6 +98,8 @@ void save_bitnet_model(const std::string& path, const Transformer& model, const 
   archive.write("config", c10::IValue(config_json(model->config()).dump()));
   const nlohmann::ordered_json bitnet = {{"activation_bits", options.activation_bits},
                                          {"per_row_scale", options.per_row_scale},
+                                         {"scale_group", options.scale_group},
+                                         {"fp16_scales", options.fp16_scales},
                                          {"input_norm", options.input_norm},
                                          {"ternary_eps", kTernaryEps}};
   archive.write("bitnet", c10::IValue(bitnet.dump()));
@@ -162,6 +164,9 @@ BitNetModel load_bitnet_model(const std::string& path) {
   }
   take(bitnet, "activation_bits", out.options.activation_bits, bitnet_where);
   take(bitnet, "per_row_scale", out.options.per_row_scale, bitnet_where);
+  // Absent from files written before column groups and fp16 scales existed.
+  if (bitnet.contains("scale_group")) take(bitnet, "scale_group", out.options.scale_group, bitnet_where);
+  if (bitnet.contains("fp16_scales")) take(bitnet, "fp16_scales", out.options.fp16_scales, bitnet_where);
   take(bitnet, "input_norm", out.options.input_norm, bitnet_where);
   float eps = 0.0f;
   take(bitnet, "ternary_eps", eps, bitnet_where);

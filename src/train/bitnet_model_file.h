@@ -5,7 +5,8 @@
 //   format          str   "seedforge.bitnet.model"
 //   version         int   1
 //   config          str   JSON of ModelConfig (dim, hidden_dim, n_layers, ...)
-//   bitnet          str   JSON {"activation_bits", "per_row_scale", "input_norm", "ternary_eps"}
+//   bitnet          str   JSON {"activation_bits", "per_row_scale", "scale_group", "fp16_scales",
+//                               "input_norm", "ternary_eps"} (the two scale keys optional on reading)
 //   train_options   str   train_options_json() of the run that produced it ("" if none)
 //   tokenizer_kind  str   Tokenizer::kind(), "" when no tokenizer is stored
 //   tokenizer_bytes Tensor uint8, Tokenizer::to_bytes()
@@ -13,7 +14,7 @@
 //   latent_values   List[Tensor]  fp32 latent values, same order
 //   ternary_names   List[str]     the projection weights ("...q_proj.weight")
 //   ternary_trits   List[Tensor]  int8 [O, I] in {-1, 0, 1}
-//   ternary_scales  List[Tensor]  fp32 [] or [O]
+//   ternary_scales  List[Tensor]  fp32 [], [O] or [O, groups] (ternary_weights())
 //
 // The reader rebuilds the BitNet model from the latent weights and checks that
 // they give back exactly the stored trits and scales.

@@ -21,6 +21,8 @@ TrainOptions train_options_from_config(const Stage1Config& config) {
   o.grad_clip = b.grad_clip;
   o.activation_bits = b.activation_bits;
   o.per_row_scale = b.per_row_scale;
+  o.scale_group = b.scale_group;
+  o.fp16_scales = config.encoding.ternary_scale == ScaleEncoding::kFp16;
   o.input_norm = b.input_norm;
   o.kd_weight = b.kd_weight;
   o.kd_temperature = b.kd_temperature;

@@ -28,12 +28,18 @@ void validate_bitnet_options(const BitNetOptions& options, const std::string& wh
   if (options.activation_bits != 0 && (options.activation_bits < 2 || options.activation_bits > 16)) {
     throw usage_error(where, ": bitnet.activation_bits must be 0 (off) or in [2, 16], got ", options.activation_bits);
   }
+  if (options.scale_group < 0) throw usage_error(where, ": bitnet.scale_group must be >= 0, got ", options.scale_group);
+  if (options.scale_group > 0 && !options.per_row_scale) {
+    throw usage_error(where, ": bitnet.scale_group (", options.scale_group, ") needs bitnet.per_row_scale true");
+  }
 }
 
 BitNetOptions bitnet_options(const TrainOptions& o) {
   BitNetOptions b;
   b.activation_bits = o.activation_bits;
   b.per_row_scale = o.per_row_scale;
+  b.scale_group = o.scale_group;
+  b.fp16_scales = o.fp16_scales;
   b.input_norm = o.input_norm;
   return b;
 }
@@ -86,7 +92,8 @@ std::string train_options_json(const TrainOptions& o) {
       {"grad_accum", o.grad_accum}, {"seq_len", o.seq_len}, {"warmup_fraction", o.warmup_fraction},
       {"schedule", o.schedule}, {"lr_schedule", o.lr_schedule}, {"lr_warmup_steps", o.lr_warmup_steps},
       {"weight_decay", o.weight_decay}, {"beta1", o.beta1}, {"beta2", o.beta2}, {"grad_clip", o.grad_clip},
-      {"activation_bits", o.activation_bits}, {"per_row_scale", o.per_row_scale}, {"input_norm", o.input_norm},
+      {"activation_bits", o.activation_bits}, {"per_row_scale", o.per_row_scale}, {"scale_group", o.scale_group},
+      {"fp16_scales", o.fp16_scales}, {"input_norm", o.input_norm},
       {"kd_weight", o.kd_weight}, {"kd_temperature", o.kd_temperature}, {"seed", o.seed},
       {"valid_fraction", o.valid_fraction}, {"synthetic_tokens", o.synthetic_tokens},
       {"synthetic_temperature", o.synthetic_temperature}};

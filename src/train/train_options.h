@@ -29,6 +29,8 @@ struct TrainOptions {
   double grad_clip = 1.0;  // max global gradient L2 norm; 0 = no clipping
   int activation_bits = 8;     // 0 = off
   bool per_row_scale = false;
+  int64_t scale_group = 0;     // with per_row_scale: one scale per this many input columns; 0 = per row
+  bool fp16_scales = false;    // the config's encoding.ternary_scale "fp16"
   bool input_norm = false;
   double kd_weight = 0.0;  // loss = CE + kd_weight * T^2 * KL(teacher || student); 0 = off
   double kd_temperature = 1.0;

@@ -237,8 +237,7 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
   if (!is_bitnet(student)) throw usage_error("finetune_bitnet: convert the model with convert_to_bitnet() first");
   const BitNetOptions converted = bitnet_options_of(student);
   const BitNetOptions wanted = bitnet_options(options);
-  if (converted.activation_bits != wanted.activation_bits || converted.per_row_scale != wanted.per_row_scale ||
-      converted.input_norm != wanted.input_norm) {
+  if (converted != wanted) {
     throw usage_error("finetune_bitnet: the model was converted with other BitNet options than the training options");
   }
   const bool use_teacher = options.kd_weight > 0.0;

@@ -78,14 +78,14 @@ TEST(CodecPython, SeedLMStreamAndTernaryMatchPython) {
   write_raw(dir + "/seedlm.bin", t.bits);
   write_raw(dir + "/decoded.f32", decoded);
 
-  // Ternary: a 64 x 48 matrix.
-  const int64_t rows = 64, cols = 48;
+  // Ternary: a 64 x 48 matrix; column groups of 20 (runs of 20, 20 and 8).
+  const int64_t rows = 64, cols = 48, group = 20;
   std::vector<float> tw(rows * cols);
   for (auto& x : tw) x = normal(rng);
   write_raw(dir + "/w.f32", tw);
   {
     std::ofstream out(dir + "/ternary.txt");
-    out << rows << " " << cols << " 1e-5\n";
+    out << rows << " " << cols << " 1e-5 " << group << "\n";
   }
 
   const std::string command = std::string("'") + SEEDFORGE_PYTHON + "' '" + SEEDFORGE_SOURCE_DIR +
@@ -99,15 +99,18 @@ TEST(CodecPython, SeedLMStreamAndTernaryMatchPython) {
   EXPECT_EQ(blocks, 125);
   EXPECT_EQ(mismatches, 0) << "max |diff| " << max_diff;
 
-  for (auto [mode, name] : {std::pair{TernaryScaleMode::kPerRow, "row"}, std::pair{TernaryScaleMode::kPerTensor, "tensor"}}) {
+  for (auto [layout, name] : {std::pair{TernaryScaleLayout(TernaryScaleMode::kPerRow), "row"},
+                              std::pair{TernaryScaleLayout(TernaryScaleMode::kPerTensor), "tensor"},
+                              std::pair{TernaryScaleLayout(TernaryScaleMode::kPerRow, group), "group"}}) {
     const auto gamma = read_raw<float>(dir + "/gamma_" + name + ".f32");
     const auto trits = read_raw<int8_t>(dir + "/trits_" + name + ".i8");
     ASSERT_EQ(trits.size(), static_cast<size_t>(rows * cols)) << name;
     // With torch's gammas the trits are identical.
-    const TernaryTensor given = ternarize_with_gamma(tw.data(), rows, cols, mode, gamma, 1e-5f);
+    ASSERT_EQ(static_cast<int64_t>(gamma.size()), layout.scale_count(rows, cols)) << name;
+    const TernaryTensor given = ternarize_with_gamma(tw.data(), rows, cols, layout, gamma, 1e-5f);
     EXPECT_EQ(given.trits, trits) << name;
     // Our own gammas (double sums) agree with torch's to fp32 rounding.
-    const TernaryTensor own = ternarize_absmean(tw.data(), rows, cols, mode, 1e-5f);
+    const TernaryTensor own = ternarize_absmean(tw.data(), rows, cols, layout, 1e-5f);
     for (size_t g = 0; g < gamma.size(); ++g) EXPECT_NEAR(own.scales[g], gamma[g], 1e-6 * gamma[g]) << name << " " << g;
     size_t differ = 0;
     for (size_t i = 0; i < trits.size(); ++i) differ += own.trits[i] != trits[i];

@@ -2,6 +2,7 @@
 // ternarization.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -127,6 +128,46 @@ TEST(Ternarize, AbsmeanPerTensorAndPerRow) {
   std::vector<int8_t> back(rows * cols);
   unpack_trits_base3(packed.data(), packed.size(), rows * cols, back.data());
   EXPECT_EQ(back, pr.trits);
+}
+
+// One scale per row and per run of 4 columns; 10 columns make runs of 4, 4
+// and 2, so the last run's mean divides by 2, not 4.
+TEST(Ternarize, AbsmeanPerRowColumnGroups) {
+  const int64_t rows = 3, cols = 10, group = 4;
+  std::mt19937_64 rng(11);
+  std::normal_distribution<float> normal(0.0f, 0.05f);
+  std::vector<float> w(rows * cols);
+  for (auto& x : w) x = normal(rng);
+  for (int64_t r = 0; r < rows; ++r) w[r * cols + 9] *= 20.0f;  // the short last run is much larger
+
+  const TernaryScaleLayout layout(TernaryScaleMode::kPerRow, group);
+  EXPECT_EQ(layout.groups_per_row(cols), 3);
+  EXPECT_EQ(layout.scale_count(rows, cols), 9);
+  EXPECT_EQ(layout.scale_index(2, 9, cols), 8);
+  const TernaryTensor t = ternarize_absmean(w.data(), rows, cols, layout, 1e-5f);
+  ASSERT_EQ(t.scales.size(), 9u);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t g = 0; g < 3; ++g) {
+      const int64_t c0 = g * group, c1 = std::min(cols, c0 + group);
+      double sum = 0.0;
+      for (int64_t c = c0; c < c1; ++c) sum += std::fabs(w[r * cols + c]);
+      const float gamma = static_cast<float>(sum / double(c1 - c0));
+      EXPECT_FLOAT_EQ(t.scales[r * 3 + g], gamma) << r << "," << g;
+      for (int64_t c = c0; c < c1; ++c) {
+        const float x = w[r * cols + c] / (gamma + 1e-5f);
+        EXPECT_EQ(t.trits[r * cols + c], x > 0.5f ? 1 : (x < -0.5f ? -1 : 0)) << r << "," << c;
+      }
+    }
+  }
+  std::vector<float> deq(rows * cols);
+  dequantize_ternary(t, deq.data());
+  for (int64_t i = 0; i < rows * cols; ++i) EXPECT_EQ(deq[i], t.scales[(i / cols) * 3 + (i % cols) / group] * t.trits[i]);
+  // The same gammas given back give the same trits.
+  EXPECT_EQ(ternarize_with_gamma(w.data(), rows, cols, layout, t.scales).trits, t.trits);
+  // Groups need per-row scales, and a count that matches.
+  EXPECT_THROW(ternarize_absmean(w.data(), rows, cols, TernaryScaleLayout(TernaryScaleMode::kPerTensor, 4)), Error);
+  EXPECT_THROW(ternarize_absmean(w.data(), rows, cols, TernaryScaleLayout(TernaryScaleMode::kPerRow, -1)), Error);
+  EXPECT_THROW(ternarize_with_gamma(w.data(), rows, cols, layout, std::vector<float>(3, 1.0f)), Error);
 }
 
 // Ties round half to even, as torch.round in BitLinear: 0.5 -> 0, 1.5 -> 2 -> 1, -2.5 -> -2 -> -1.

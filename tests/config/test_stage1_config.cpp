@@ -79,9 +79,9 @@ TEST(Stage1Config, JsonHasEveryKeyUnderItsSection) {
   for (const auto& item : j.items()) sections.push_back(item.key());
   EXPECT_EQ(sections, (std::vector<std::string>{"bitnet", "constraints", "encoding", "eval", "hardware", "output",
                                                 "seedlm"}));
-  EXPECT_EQ(j["bitnet"].size(), 28u);
+  EXPECT_EQ(j["bitnet"].size(), 29u);
   EXPECT_EQ(j["seedlm"].size(), 7u);
-  EXPECT_EQ(j["encoding"].size(), 3u);
+  EXPECT_EQ(j["encoding"].size(), 4u);
   EXPECT_EQ(j["eval"].size(), 5u);
   EXPECT_EQ(j["constraints"].size(), 2u);
   EXPECT_EQ(j["hardware"].size(), 3u);
@@ -116,6 +116,7 @@ TEST(Stage1Config, EveryKeyRoundTripsWithNonDefaultValue) {
   c.bitnet.grad_clip = 0.5;
   c.bitnet.activation_bits = 0;
   c.bitnet.per_row_scale = true;
+  c.bitnet.scale_group = 32;
   c.bitnet.input_norm = true;
   c.bitnet.kd_weight = 0.5;
   c.bitnet.kd_temperature = 2.0;
@@ -138,6 +139,7 @@ TEST(Stage1Config, EveryKeyRoundTripsWithNonDefaultValue) {
   c.encoding.ternary = TernaryEncoding::kSeedlm;
   c.encoding.float_matrices = FloatEncoding::kInt8;
   c.encoding.vector = VectorEncoding::kFp32;
+  c.encoding.ternary_scale = ScaleEncoding::kFp16;
   c.eval.text = "v.txt";
   c.eval.max_docs = 100;
   c.eval.hellaswag = "h.jsonl";
@@ -252,6 +254,9 @@ TEST(Stage1Config, OutOfRangeValuesNameTheKeyAndTheRange) {
       {R"({"bitnet": {"activation_bits": 17}})",
        "config.json: bitnet.activation_bits must be 0 (off) or in [2, 16], got 17"},
       {R"({"bitnet": {"kd_temperature": 0}})", "config.json: bitnet.kd_temperature must be > 0, got 0"},
+      {R"({"bitnet": {"per_row_scale": true, "scale_group": -8}})", "config.json: bitnet.scale_group must be >= 0, got -8"},
+      {R"({"bitnet": {"scale_group": 32}})",
+       "config.json: bitnet.scale_group (32) splits per-row scales: it needs bitnet.per_row_scale true"},
       {R"({"bitnet": {"valid_fraction": 1}})", "config.json: bitnet.valid_fraction must be in [0, 1), got 1"},
       {R"({"bitnet": {"float_freeze_fraction": 1.5}})", "config.json: bitnet.float_freeze_fraction must be in [0, 1], got 1.5"},
       {R"({"bitnet": {"synthetic_tokens": -1}})", "config.json: bitnet.synthetic_tokens must be >= 0, got -1"},

@@ -42,6 +42,34 @@ SharedRun& shared() {
   return run;
 }
 
+// `stage1 decode` and the Python reference decoder give the same tensors,
+// bit for bit, and torch.load(weights_only=True) opens the file.
+void expect_python_decoder_matches(const std::string& file, const test::TempDir& dir, int64_t format_version) {
+  const std::string decoded_cpp = dir.file("decoded_cpp.pt");
+  auto r = test::run_command(test::stage1_binary() + " decode " + file + " --output " + decoded_cpp);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string check = R"(
+import sys, torch
+sys.path.insert(0, sys.argv[1])
+import stage1_decode
+f = torch.load(sys.argv[2], weights_only=True)
+assert f["format"] == "seedforge.stage1" and f["format_version"] == int(sys.argv[4]), f["format_version"]
+py = stage1_decode.decode(sys.argv[2])
+cpp = torch.load(sys.argv[3], weights_only=True)
+assert sorted(py) == sorted(cpp), (sorted(py)[:3], sorted(cpp)[:3])
+for k in py:
+    assert py[k].dtype == cpp[k].dtype == torch.float32, k
+    assert py[k].shape == cpp[k].shape, k
+    assert torch.equal(py[k], cpp[k]), (k, (py[k] - cpp[k]).abs().max().item())
+print("identical", len(py))
+)";
+  test::write_text(dir.file("check.py"), check);
+  r = test::run_command(test::python() + " " + dir.file("check.py") + " " + std::string(SEEDFORGE_SOURCE_DIR) +
+                        "/python " + file + " " + decoded_cpp + " " + std::to_string(format_version));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("identical 47"), std::string::npos) << r.output;
+}
+
 }  // namespace
 
 TEST(Stage1Pipeline, WritesFileLogAndReport) {
@@ -93,30 +121,41 @@ TEST(Stage1Pipeline, FileReloadsWithTheSameFigures) {
 
 TEST(Stage1Pipeline, PythonOpensWithWeightsOnlyAndReferenceDecoderMatchesStage1Decode) {
   auto& run = shared();
-  const std::string decoded_cpp = run.dir.file("decoded_cpp.pt");
-  auto r = test::run_command(test::stage1_binary() + " decode " + run.output + " --output " + decoded_cpp);
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  const std::string script = std::string(SEEDFORGE_SOURCE_DIR) + "/python/stage1_decode.py";
-  const std::string check = R"(
-import sys, torch
-sys.path.insert(0, sys.argv[1])
-import stage1_decode
-f = torch.load(sys.argv[2], weights_only=True)
-assert f["format"] == "seedforge.stage1" and f["format_version"] == 1
-py = stage1_decode.decode(sys.argv[2])
-cpp = torch.load(sys.argv[3], weights_only=True)
-assert sorted(py) == sorted(cpp), (sorted(py)[:3], sorted(cpp)[:3])
-for k in py:
-    assert py[k].dtype == cpp[k].dtype == torch.float32, k
-    assert py[k].shape == cpp[k].shape, k
-    assert torch.equal(py[k], cpp[k]), (k, (py[k] - cpp[k]).abs().max().item())
-print("identical", len(py))
-)";
-  test::write_text(run.dir.file("check.py"), check);
-  r = test::run_command(test::python() + " " + run.dir.file("check.py") + " " + std::string(SEEDFORGE_SOURCE_DIR) +
-                        "/python " + run.output + " " + decoded_cpp);
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("identical 47"), std::string::npos) << r.output;
+  expect_python_decoder_matches(run.output, run.dir, 1);  // fp32 scales, one per tensor: version 1
+}
+
+TEST(Stage1Pipeline, ColumnGroupFp16ScalesAreStoredExactlyAndDecodedAlike) {
+  // One fp16 scale per row and per 32 columns: the file holds what the
+  // fine-tuned model multiplies by (the run checks its reload figures), the
+  // dry run predicts its size, and Python decodes it the same.
+  test::TempDir dir;
+  const std::string out = dir.file("model.stage1.pt");
+  Stage1Config config = test::tiny_config(2);
+  config.bitnet.per_row_scale = true;
+  config.bitnet.scale_group = 32;
+  config.encoding.ternary_scale = ScaleEncoding::kFp16;
+  const Stage1Report r = run_stage1(test::stories_model(), out, config);
+  for (const auto& t : r.tensors) {
+    if (t.codec == "ternary") {
+      EXPECT_EQ(t.relative_error, 0.0) << t.name;
+    }
+  }
+  const Stage1File f = read_stage1_file(out);
+  EXPECT_EQ(f.format_version, 2);
+  EXPECT_EQ(f.bitnet.scale_group, 32);
+  int64_t scales = 0;
+  for (const Stage1Tensor& t : f.tensors) {
+    if (t.codec != "ternary") continue;
+    EXPECT_EQ(t.scale.scalar_type(), torch::kFloat16) << t.name;
+    EXPECT_EQ(t.scale_group, 32) << t.name;
+    EXPECT_EQ(t.scale.numel(), t.shape[0] * ((t.shape[1] + 31) / 32)) << t.name;  // 172 columns: 6 runs, the last 12 wide
+    scales += t.scale.numel();
+  }
+  EXPECT_EQ(scales, 7280);  // per layer: q 128, k 64, v 64, o 128, gate 344, up 344, down 384
+  const Stage1Plan plan = plan_stage1(test::stories_model(), dir.file("never.stage1.pt"), config);
+  const double rel = std::abs(double(plan.estimated_output_bytes - r.output_bytes)) / double(r.output_bytes);
+  EXPECT_LT(rel, 0.05) << plan.estimated_output_bytes << " vs " << r.output_bytes;
+  expect_python_decoder_matches(out, dir, 2);
 }
 
 TEST(Stage1Pipeline, SameInputConfigAndSeedGiveByteIdenticalFile) {

@@ -10,11 +10,12 @@ stream) and DIR/decoded.f32 (the C++ decoder's output); decodes the stream with
 numpy (LFSR, fp32 basis, float64 sums) and writes DIR/seedlm_result.txt:
 "blocks mismatches max_abs_diff".
 
-Ternary: reads DIR/w.f32 with DIR/ternary.txt ("rows cols eps"), computes with
-torch the BitLinear weight quantization (gamma = mean |W|, per row and per
-tensor; trits = (W / (gamma + eps)).round().clamp(-1, 1)) and writes
-gamma_row.f32, trits_row.i8, gamma_tensor.f32, trits_tensor.i8 and the base-3
-packing of trits_row, packed_row.u8.
+Ternary: reads DIR/w.f32 with DIR/ternary.txt ("rows cols eps group"), computes
+with torch the BitLinear weight quantization (gamma = mean |W|, per row, per
+tensor and per row and run of `group` columns, the last run shorter; trits =
+(W / (gamma + eps)).round().clamp(-1, 1)) and writes gamma_MODE.f32 and
+trits_MODE.i8 for MODE row, tensor and group, and the base-3 packing of
+trits_row, packed_row.u8.
 """
 import os
 import struct
@@ -83,11 +84,16 @@ def check_seedlm(d):
 
 
 def check_ternary(d):
-    rows, cols, eps = open(os.path.join(d, "ternary.txt")).read().split()
-    rows, cols, eps = int(rows), int(cols), float(eps)
+    rows, cols, eps, group = open(os.path.join(d, "ternary.txt")).read().split()
+    rows, cols, eps, group = int(rows), int(cols), float(eps), int(group)
     w = torch.from_numpy(np.fromfile(os.path.join(d, "w.f32"), dtype="<f4").reshape(rows, cols))
-    for mode, gamma in (("row", w.abs().mean(dim=1, keepdim=True)), ("tensor", w.abs().mean())):
-        trits = (w / (gamma + eps)).round().clamp(-1, 1).to(torch.int8)
+    runs = torch.split(w, group, dim=1)  # views of group columns each, the last shorter
+    gamma_group = torch.cat([r.abs().mean(dim=1, keepdim=True) for r in runs], dim=1)  # [rows, n_runs]
+    spread = torch.cat([g.unsqueeze(1).expand(rows, r.shape[1]) for g, r in zip(gamma_group.unbind(1), runs)], dim=1)
+    for mode, gamma, full in (("row", w.abs().mean(dim=1, keepdim=True), None),
+                              ("tensor", w.abs().mean(), None),
+                              ("group", gamma_group, spread)):
+        trits = (w / ((gamma if full is None else full) + eps)).round().clamp(-1, 1).to(torch.int8)
         gamma.reshape(-1).numpy().astype("<f4").tofile(os.path.join(d, "gamma_%s.f32" % mode))
         trits.reshape(-1).numpy().tofile(os.path.join(d, "trits_%s.i8" % mode))
     t = np.fromfile(os.path.join(d, "trits_row.i8"), dtype=np.int8).astype(np.int64) + 1

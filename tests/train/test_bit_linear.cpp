@@ -11,39 +11,81 @@
 using namespace seedforge;
 using test::max_abs_diff;
 
+namespace {
+BitNetOptions scales(bool per_row, int64_t group = 0, bool fp16 = false) {
+  BitNetOptions o;
+  o.per_row_scale = per_row;
+  o.scale_group = group;
+  o.fp16_scales = fp16;
+  return o;
+}
+}  // namespace
+
 TEST(TernaryQuantizer, PerTensorKnownValues) {
   // mean |W| = (0.5 + 1 + 0 + 2 + 0.1 + 0.3 + 0.6 + 1.5) / 8 = 0.75
   const auto w = torch::tensor({0.5f, -1.0f, 0.0f, 2.0f, 0.1f, -0.3f, 0.6f, -1.5f}).view({2, 4});
-  const auto gamma = ternary_scale(w, /*per_row=*/false);
+  const auto gamma = ternary_scale(w, scales(false));
   EXPECT_FLOAT_EQ(gamma.item<float>(), 0.75f);
   // W / 0.75001: 0.667 -1.333 0 2.667 | 0.133 -0.4 0.8 -2 -> round, clip
-  const auto trits = ternary_trits(w, gamma);
+  const auto trits = ternary_trits(w, gamma, scales(false));
   EXPECT_EQ(trits.scalar_type(), torch::kInt8);
   const auto expected = torch::tensor({1, -1, 0, 1, 0, 0, 1, -1}, torch::kInt8).view({2, 4});
   EXPECT_TRUE(torch::equal(trits, expected)) << trits;
-  const auto q = quantize_weight_ternary(w, false);
+  const auto q = quantize_weight_ternary(w, scales(false));
   EXPECT_TRUE(torch::equal(q, expected.to(torch::kFloat32) * 0.75f)) << q;
 }
 
 TEST(TernaryQuantizer, PerRowKnownValues) {
   // row 0: mean |.| = 0.875, row 1: 0.625
   const auto w = torch::tensor({0.5f, -1.0f, 0.0f, 2.0f, 0.1f, -0.3f, 0.6f, -1.5f}).view({2, 4});
-  const auto gamma = ternary_scale(w, /*per_row=*/true);
+  const auto gamma = ternary_scale(w, scales(true));
   ASSERT_EQ(gamma.sizes(), (std::vector<int64_t>{2, 1}));
   EXPECT_FLOAT_EQ(gamma[0][0].item<float>(), 0.875f);
   EXPECT_FLOAT_EQ(gamma[1][0].item<float>(), 0.625f);
   // row 0 / 0.87501: 0.571 -1.143 0 2.286 -> 1 -1 0 1; row 1 / 0.62501: 0.16 -0.48 0.96 -2.4 -> 0 0 1 -1
   const auto expected = torch::tensor({1, -1, 0, 1, 0, 0, 1, -1}, torch::kInt8).view({2, 4});
-  EXPECT_TRUE(torch::equal(ternary_trits(w, gamma), expected));
-  const auto q = quantize_weight_ternary(w, true);
+  EXPECT_TRUE(torch::equal(ternary_trits(w, gamma, scales(true)), expected));
+  const auto q = quantize_weight_ternary(w, scales(true));
   EXPECT_FLOAT_EQ(q[0][0].item<float>(), 0.875f);
   EXPECT_FLOAT_EQ(q[1][3].item<float>(), -0.625f);
 }
 
+TEST(TernaryQuantizer, PerRowColumnGroupsKnownValues) {
+  // Runs of 2 columns over 5: [0, 1], [2, 3], [4] (the last run one wide).
+  // row 0: |0.5, -1| -> 0.75, |0, 2| -> 1, |0.1| -> 0.1; row 1: |-0.3, 0.6| -> 0.45, |-1.5, 0.2| -> 0.85, |-0.4| -> 0.4
+  const auto w = torch::tensor({0.5f, -1.0f, 0.0f, 2.0f, 0.1f, -0.3f, 0.6f, -1.5f, 0.2f, -0.4f}).view({2, 5});
+  const BitNetOptions o = scales(true, 2);
+  const auto gamma = ternary_scale(w, o);
+  ASSERT_EQ(gamma.sizes(), (std::vector<int64_t>{2, 3}));
+  const auto expected_gamma = torch::tensor({0.75f, 1.0f, 0.1f, 0.45f, 0.85f, 0.4f}).view({2, 3});
+  EXPECT_LT(max_abs_diff(gamma, expected_gamma), 1e-7) << gamma;
+  // row 0: 0.67 -1.33 | 0 2 | 1 -> 1 -1 0 1 1; row 1: -0.67 1.33 | -1.76 0.24 | -1 -> -1 1 -1 0 -1
+  const auto expected = torch::tensor({1, -1, 0, 1, 1, -1, 1, -1, 0, -1}, torch::kInt8).view({2, 5});
+  EXPECT_TRUE(torch::equal(ternary_trits(w, gamma, o), expected)) << ternary_trits(w, gamma, o);
+  const auto q = quantize_weight_ternary(w, o);
+  EXPECT_FLOAT_EQ(q[0][4].item<float>(), gamma[0][2].item<float>());
+  EXPECT_FLOAT_EQ(q[1][2].item<float>(), -gamma[1][1].item<float>());
+  // A multiple of the group takes the other path (no padding): same as per row with one run.
+  EXPECT_TRUE(torch::equal(ternary_scale(w, scales(true, 5)), ternary_scale(w, scales(true))));
+}
+
+TEST(TernaryQuantizer, Fp16ScalesAreTheStoredValues) {
+  const auto w = torch::tensor({0.1234567f, -0.3f, 0.0f, 0.7f}).view({2, 2});
+  for (const BitNetOptions& o : {scales(false, 0, true), scales(true, 0, true), scales(true, 1, true)}) {
+    const auto gamma = ternary_scale(w, o);
+    const auto exact = ternary_scale(w, scales(o.per_row_scale, o.scale_group));
+    EXPECT_TRUE(torch::equal(gamma, exact.to(torch::kFloat16).to(torch::kFloat32)));
+    EXPECT_FALSE(torch::equal(gamma, exact));  // these values are not fp16 numbers
+    // W_q multiplies by the rounded gamma: what a file with fp16 scales decodes to.
+    const auto q = quantize_weight_ternary(w, o);
+    EXPECT_TRUE(torch::equal(q, ternary_trits(w, gamma, o).to(torch::kFloat32) * spread_scale(gamma, 2, o)));
+  }
+}
+
 TEST(TernaryQuantizer, ZeroTensorGivesZeroTritsNotNan) {
   const auto w = torch::zeros({3, 5});
-  EXPECT_TRUE(torch::equal(ternary_trits(w, ternary_scale(w, false)), torch::zeros({3, 5}, torch::kInt8)));
-  EXPECT_TRUE(torch::equal(quantize_weight_ternary(w, true), w));
+  EXPECT_TRUE(torch::equal(ternary_trits(w, ternary_scale(w, scales(false)), scales(false)), torch::zeros({3, 5}, torch::kInt8)));
+  EXPECT_TRUE(torch::equal(quantize_weight_ternary(w, scales(true)), w));
 }
 
 TEST(ActivationQuantizer, EightBitKnownValues) {
@@ -76,18 +118,16 @@ TEST(ActivationQuantizer, OtherWidthsAndOff) {
 TEST(StraightThrough, GradientsAreIdentitiesAtAnyLambda) {
   torch::manual_seed(3);
   for (double lambda : {0.0, 0.3, 1.0}) {
-    for (bool per_row : {false, true}) {
+    for (const BitNetOptions& options : {scales(false), scales(true), scales(true, 3, true)}) {
       const auto w0 = torch::randn({6, 8}) * 0.2;
       const auto x = torch::randn({2, 3, 8}).requires_grad_(true);
       const auto g = torch::randn({2, 3, 6});
-      BitNetOptions options;
-      options.per_row_scale = per_row;
       LinearLayer layer = make_bit_linear(w0.clone(), torch::Tensor(), options);
       dynamic_cast<BitLinearImpl*>(layer.ptr().get())->set_lambda(lambda);
       const auto y = layer->forward(x);
       (y * g).sum().backward();
       // The effective tensors the layer multiplied, written out independently.
-      const auto w_eff = w0 + lambda * (quantize_weight_ternary(w0, per_row) - w0);
+      const auto w_eff = w0 + lambda * (quantize_weight_ternary(w0, options) - w0);
       const auto x_eff = x.detach() + lambda * (quantize_activations(x.detach(), 8) - x.detach());
       EXPECT_LT(max_abs_diff(y, torch::matmul(x_eff, w_eff.t())), 1e-5) << "lambda " << lambda;
       // dL/dW = g^T x_eff and dL/dx = g W_eff: the quantizers pass gradients through unchanged.
@@ -107,7 +147,7 @@ TEST(StraightThrough, LambdaOneIsExactlyTheQuantizedModelAndZeroTheDenseOne) {
   torch::NoGradGuard no_grad;
   bit->set_lambda(1.0);
   EXPECT_TRUE(torch::equal(layer->forward(x),
-                           torch::nn::functional::linear(quantize_activations(x, 8), quantize_weight_ternary(w, false))));
+                           torch::nn::functional::linear(quantize_activations(x, 8), quantize_weight_ternary(w, scales(false)))));
   bit->set_lambda(0.0);
   EXPECT_TRUE(torch::equal(layer->forward(x), torch::nn::functional::linear(x, w)));
 }
@@ -166,10 +206,8 @@ TEST(ConvertToBitnet, SwapsTheSevenProjectionsKeepingWeights) {
 }
 
 TEST(TernaryStateDict, DequantizedWeightsAreWhatTheModelRunsAtLambdaOne) {
-  for (bool per_row : {false, true}) {
+  for (BitNetOptions options : {scales(false), scales(true), scales(true, 5, true)}) {
     Transformer model = test::tiny_model(21);
-    BitNetOptions options;
-    options.per_row_scale = per_row;
     options.activation_bits = 0;  // so that a dense model can reproduce it
     convert_to_bitnet(model, options);
     const auto ternary = ternary_weights(model);
@@ -177,9 +215,15 @@ TEST(TernaryStateDict, DequantizedWeightsAreWhatTheModelRunsAtLambdaOne) {
     for (const auto& t : ternary) {
       EXPECT_EQ(t.trits.scalar_type(), torch::kInt8);
       EXPECT_LE(t.trits.abs().max().item<int>(), 1);
-      EXPECT_EQ(t.scale.dim(), per_row ? 1 : 0);
-      const auto scale = per_row ? t.scale.unsqueeze(1) : t.scale;
+      EXPECT_EQ(t.scale.dim(), !options.per_row_scale ? 0 : options.scale_group == 0 ? 1 : 2);
+      const auto scale = options.scale_group > 0 ? spread_scale(t.scale, t.trits.size(1), options)
+                         : options.per_row_scale ? t.scale.unsqueeze(1)
+                                                 : t.scale;
       EXPECT_TRUE(torch::equal(t.dequantized, t.trits.to(torch::kFloat32) * scale)) << t.name;
+      if (options.scale_group > 0) {
+        EXPECT_EQ(t.scale.size(1), (t.trits.size(1) + 4) / 5) << t.name;
+        EXPECT_TRUE(torch::equal(t.scale, t.scale.to(torch::kFloat16).to(torch::kFloat32))) << t.name;
+      }
     }
     // A dense model loaded with ternary_state_dict() gives the BitNet model's logits exactly.
     Transformer dense = build_model(model->config(), ternary_state_dict(model), "ternary state dict");

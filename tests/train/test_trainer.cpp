@@ -309,6 +309,8 @@ TEST(BitNetModelFile, RoundTripAndBadFiles) {
   test::TempDir dir;
   TrainOptions o = small_options();
   o.per_row_scale = true;
+  o.scale_group = 16;  // [O, 4] fp16 scales per projection: stored and checked on loading
+  o.fp16_scales = true;
   Transformer model = clone(fixture().loaded.model);
   convert_to_bitnet(model, bitnet_options(o));
   {
@@ -319,8 +321,7 @@ TEST(BitNetModelFile, RoundTripAndBadFiles) {
   const std::string tok_bytes = fixture().loaded.tokenizer->to_bytes();
   save_bitnet_model(path, model, train_options_json(o), "llama2c", tok_bytes);
   BitNetModel loaded = load_bitnet_model(path);
-  EXPECT_TRUE(loaded.options.per_row_scale);
-  EXPECT_EQ(loaded.options.activation_bits, 8);
+  EXPECT_TRUE(loaded.options == bitnet_options(o));
   EXPECT_EQ(loaded.tokenizer_kind, "llama2c");
   EXPECT_EQ(loaded.tokenizer_bytes, tok_bytes);
   EXPECT_EQ(loaded.train_options_json, train_options_json(o));

@@ -30,7 +30,7 @@ void add_inspect_command(CLI::App& app) {
     nlohmann::json j = {
         {"file", *path},
         {"file_bytes", file_bytes},
-        {"format_version", kStage1FormatVersion},
+        {"format_version", f.format_version},
         {"config", {{"architecture", c.architecture}, {"dim", c.dim}, {"hidden_dim", c.hidden_dim}, {"n_layers", c.n_layers},
                     {"n_heads", c.n_heads}, {"n_kv_heads", c.n_kv_heads}, {"vocab_size", c.vocab_size},
                     {"max_seq_len", c.max_seq_len}, {"rope_theta", c.rope_theta}, {"norm_eps", c.norm_eps},
@@ -39,7 +39,8 @@ void add_inspect_command(CLI::App& app) {
         {"seedlm", {{"K", f.seedlm.K}, {"C", f.seedlm.C}, {"P", f.seedlm.P}, {"Q", f.seedlm.Q}, {"E", f.seedlm.E},
                     {"taps", f.seedlm.resolved_taps()}}},
         {"bitnet", {{"enabled", f.bitnet.enabled}, {"activation_bits", f.bitnet.activation_bits},
-                    {"per_row_scale", f.bitnet.per_row_scale}, {"input_norm", f.bitnet.input_norm}}},
+                    {"per_row_scale", f.bitnet.per_row_scale}, {"scale_group", f.bitnet.scale_group},
+                    {"input_norm", f.bitnet.input_norm}}},
         {"training", f.training},
         {"parameters", params},
         {"payload_bytes", payload},
@@ -50,14 +51,17 @@ void add_inspect_command(CLI::App& app) {
       std::cout << j.dump(2) << "\n";
       return;
     }
-    std::cout << *path << ": seedforge Stage-1 file, format version " << kStage1FormatVersion << ", " << file_bytes
+    std::cout << *path << ": seedforge Stage-1 file, format version " << f.format_version << ", " << file_bytes
               << " bytes\n"
               << "model   " << c.architecture << " dim " << c.dim << ", hidden " << c.hidden_dim << ", " << c.n_layers
               << " layers, " << c.n_heads << " heads (" << c.n_kv_heads << " kv), vocab " << c.vocab_size << ", seq "
               << c.max_seq_len << (c.tie_embeddings ? ", tied embeddings" : "") << "\n"
               << "tokens  " << f.tokenizer_kind << " tokenizer, " << f.tokenizer_bytes.size() << " bytes embedded\n"
               << "bitnet  activations " << f.bitnet.activation_bits << " bits, "
-              << (f.bitnet.per_row_scale ? "per-row" : "per-tensor") << " scales" << (f.bitnet.input_norm ? ", input norm" : "")
+              << (!f.bitnet.per_row_scale        ? std::string("per-tensor")
+                  : f.bitnet.scale_group == 0 ? std::string("per-row")
+                                              : "per-row-and-" + std::to_string(f.bitnet.scale_group) + "-column")
+              << " scales" << (f.bitnet.input_norm ? ", input norm" : "")
               << "\n"
               << "seedlm  K=" << f.seedlm.K << " C=" << f.seedlm.C << " P=" << f.seedlm.P << " Q=" << f.seedlm.Q
               << " E=" << f.seedlm.E << "\n"
