@@ -48,8 +48,9 @@ Stage1Tensor encode_seedlm_tensor(const std::string& name, const torch::Tensor& 
 }
 
 int64_t ternary_scale_count(int64_t rows, int64_t cols, const BitNetOptions& options) {
-  if (!options.per_row_scale) return 1;
-  return options.scale_group > 0 ? rows * ((cols + options.scale_group - 1) / options.scale_group) : rows;
+  const TernaryScaleLayout layout(options.per_row_scale ? TernaryScaleMode::kPerRow : TernaryScaleMode::kPerTensor,
+                                  options.per_row_scale ? options.scale_group : 0);
+  return layout.scale_count(rows, cols);
 }
 
 Stage1Tensor encode_ternary_tensor(const std::string& name, const torch::Tensor& trits, const torch::Tensor& scale,
