@@ -9,7 +9,8 @@
 // Args: B, T, kd (0 none, 1 teacher run in the step, 2 teacher log-probs
 // precomputed as the trainer caches them after the first epoch on CPU),
 // abits (activation bits), row (per-row scales), kern (1 = CPU attention
-// kernel, 0 = GEMM attention). Counters: tokens/s, user and sys CPU seconds
+// kernel, 0 = GEMM attention), group (with row: one fp16 scale per row and
+// this many columns, as configs/stories260K.json; 0 = fp32 per row). Counters: tokens/s, user and sys CPU seconds
 // per step (getrusage, all threads).
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
@@ -46,6 +47,8 @@ void BM_FinetuneStep(benchmark::State& state) {
   o.activation_bits = static_cast<int>(state.range(3));
   o.per_row_scale = state.range(4) != 0;
   const bool kernel = state.range(5) != 0;
+  o.scale_group = o.per_row_scale ? state.range(6) : 0;
+  o.fp16_scales = o.scale_group > 0;
   o.grad_accum = 1;
   o.lr = 1e-3;
   o.grad_clip = 1.0;
@@ -104,13 +107,15 @@ void BM_FinetuneStep(benchmark::State& state) {
 
 }  // namespace
 
-// B, T, kd, abits, row, kern
+// B, T, kd, abits, row, kern, group
 BENCHMARK(BM_FinetuneStep)
-    ->ArgNames({"B", "T", "kd", "abits", "row", "kern"})
-    ->Args({8, 256, 1, 8, 1, 1})
-    ->Args({8, 256, 1, 8, 1, 0})
-    ->Args({8, 256, 2, 8, 1, 1})
-    ->Args({8, 256, 0, 8, 1, 1})
+    ->ArgNames({"B", "T", "kd", "abits", "row", "kern", "group"})
+    ->Args({8, 256, 1, 8, 1, 1, 0})
+    ->Args({8, 256, 1, 8, 1, 0, 0})
+    ->Args({8, 256, 1, 8, 1, 1, 32})
+    ->Args({8, 256, 1, 8, 1, 0, 32})
+    ->Args({8, 256, 2, 8, 1, 1, 32})
+    ->Args({8, 256, 0, 8, 1, 1, 0})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MeasureProcessCPUTime()

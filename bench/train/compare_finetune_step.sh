@@ -4,17 +4,22 @@
 # machine, same libtorch, same threads. Runs each ROUNDS times, interleaved, so
 # that other load on the machine affects all alike; each run under /usr/bin/time -v.
 #
-#   bench/train/compare_finetune_step.sh BUILD_DIR [THREADS=1] [ROUNDS=3] [STEPS=20]
+#   bench/train/compare_finetune_step.sh BUILD_DIR [THREADS=1] [ROUNDS=3] [STEPS=20] [GROUP=0]
+# GROUP 32 = one fp16 weight scale per row and 32 columns (configs/stories260K.json),
+# 0 = one fp32 scale per row.
 # (Python times STEPS steps after 3 warm-up steps; Google Benchmark runs the C++
 # step for at least 5 s after 2 warm-up steps, about 25-40 steps.)
 # Output: one line per run (JSON from the Python script, Google Benchmark's
 # counters for C++) and the /usr/bin/time user/sys/wall of each process, in
 # $OUT_DIR (default ./finetune_step_compare).
 set -euo pipefail
-build=${1:?usage: compare_finetune_step.sh BUILD_DIR [THREADS] [ROUNDS] [STEPS]}
+build=${1:?usage: compare_finetune_step.sh BUILD_DIR [THREADS] [ROUNDS] [STEPS] [GROUP]}
 threads=${2:-1}
 rounds=${3:-3}
 steps=${4:-20}
+group=${5:-0}
+py_scales=(--row 1)
+[[ $group != 0 ]] && py_scales+=(--group "$group" --fp16-scales)
 here=$(cd "$(dirname "$0")" && pwd)
 out=${OUT_DIR:-./finetune_step_compare}
 mkdir -p "$out"
@@ -27,10 +32,10 @@ for round in $(seq 1 "$rounds"); do
   for impl in cpp cpp-gemm python python-fused; do
     log="$out/$impl.$round.time"
     case $impl in
-      cpp) cmd=("$build/bench/train/bench_finetune_step" "--benchmark_filter=B:8/T:256/kd:1/abits:8/row:1/kern:1" "--benchmark_format=json") ;;
-      cpp-gemm) cmd=("$build/bench/train/bench_finetune_step" "--benchmark_filter=B:8/T:256/kd:1/abits:8/row:1/kern:0" "--benchmark_format=json") ;;
-      python) cmd=("$python" "$here/finetune_step_pytorch.py" --threads "$threads" --steps "$steps" --row 1) ;;
-      python-fused) cmd=("$python" "$here/finetune_step_pytorch.py" --threads "$threads" --steps "$steps" --row 1 --fused) ;;
+      cpp) cmd=("$build/bench/train/bench_finetune_step" "--benchmark_filter=B:8/T:256/kd:1/abits:8/row:1/kern:1/group:$group/" "--benchmark_format=json") ;;
+      cpp-gemm) cmd=("$build/bench/train/bench_finetune_step" "--benchmark_filter=B:8/T:256/kd:1/abits:8/row:1/kern:0/group:$group/" "--benchmark_format=json") ;;
+      python) cmd=("$python" "$here/finetune_step_pytorch.py" --threads "$threads" --steps "$steps" "${py_scales[@]}") ;;
+      python-fused) cmd=("$python" "$here/finetune_step_pytorch.py" --threads "$threads" --steps "$steps" "${py_scales[@]}" --fused) ;;
     esac
     SEEDFORGE_THREADS=$threads /usr/bin/time -v "${cmd[@]}" > "$out/$impl.$round.out" 2> "$log"
     wall=$(grep "Elapsed (wall" "$log" | awk '{print $NF}')

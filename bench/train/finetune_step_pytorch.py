@@ -39,8 +39,24 @@ TERNARY_EPS = 1e-5
 ACT_EPS = 1e-5
 
 
-def weight_quant(w, per_row):
-    gamma = w.abs().mean(dim=1, keepdim=True) if per_row else w.abs().mean()
+def weight_quant(w, scales):
+    """scales = (per_row, group, fp16): gamma per tensor, per row, or per row and
+    run of `group` columns (the last run shorter), rounded to fp16 if asked."""
+    per_row, group, fp16 = scales
+    if per_row and group:
+        rows, cols = w.shape
+        runs = -(-cols // group)
+        pad = runs * group - cols
+        sums = F.pad(w.abs(), (0, pad)).view(rows, runs, group).sum(2)
+        widths = torch.full((runs,), float(group))
+        widths[-1] = group - pad
+        gamma = sums / widths
+    else:
+        gamma = w.abs().mean(dim=1, keepdim=True) if per_row else w.abs().mean()
+    if fp16:
+        gamma = gamma.half().float()
+    if per_row and group:
+        gamma = gamma.repeat_interleave(group, 1)[:, :w.shape[1]]
     return (w / (gamma + TERNARY_EPS)).round().clamp(-1, 1) * gamma
 
 
@@ -52,8 +68,8 @@ def act_quant(x, bits):
 
 class _SteWeight(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, w, lam, per_row):
-        q = weight_quant(w, per_row)
+    def forward(ctx, w, lam, scales):
+        q = weight_quant(w, scales)
         return q if lam >= 1 else q.sub_(w).mul_(lam).add_(w)
 
     @staticmethod
@@ -73,10 +89,10 @@ class _SteAct(torch.autograd.Function):
 
 
 class BitLinear(nn.Linear):
-    def __init__(self, weight, bits, per_row, fused):
+    def __init__(self, weight, bits, scales, fused):
         super().__init__(weight.shape[1], weight.shape[0], bias=False)
         self.weight = nn.Parameter(weight.clone())
-        self.bits, self.per_row, self.fused, self.lam = bits, per_row, fused, 1.0
+        self.bits, self.scales, self.fused, self.lam = bits, scales, fused, 1.0
 
     def forward(self, x):
         lam, w = self.lam, self.weight
@@ -84,12 +100,12 @@ class BitLinear(nn.Linear):
             if self.bits and lam > 0:
                 x = _SteAct.apply(x, lam, self.bits)
             if lam > 0:
-                w = _SteWeight.apply(w, lam, self.per_row)
+                w = _SteWeight.apply(w, lam, self.scales)
         else:
             if self.bits and lam > 0:
                 x = x + lam * (act_quant(x, self.bits) - x).detach()
             if lam > 0:
-                w = w + lam * (weight_quant(w, self.per_row) - w).detach()
+                w = w + lam * (weight_quant(w, self.scales) - w).detach()
         return F.linear(x, w)
 
 
@@ -206,6 +222,8 @@ def main():
     ap.add_argument("--kd", type=int, default=1)
     ap.add_argument("--abits", type=int, default=8)
     ap.add_argument("--row", type=int, default=0)
+    ap.add_argument("--group", type=int, default=0, help="with --row 1: one scale per this many columns")
+    ap.add_argument("--fp16-scales", action="store_true", help="round the scales to fp16")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
@@ -217,7 +235,7 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(1234)
     cfg, p = read_llama2c(a.model)
-    student = Transformer(cfg, p, lambda w: BitLinear(w, a.abits, bool(a.row), a.fused), a.fused, a.seq)
+    student = Transformer(cfg, p, lambda w: BitLinear(w, a.abits, (bool(a.row), a.group if a.row else 0, a.fp16_scales), a.fused), a.fused, a.seq)
     for m in student.modules():
         if isinstance(m, BitLinear):
             m.lam = 0.5
