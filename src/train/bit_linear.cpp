@@ -76,13 +76,13 @@ torch::Tensor ternary_scale(const torch::Tensor& w, const BitNetOptions& options
     gamma = a.mean(1, /*keepdim=*/true);
   } else {
     // Runs of G columns: pad the last run with zeros to G, sum, and divide by
-    // each run's real width.
+    // each run's real width (G, and what is left for the last run). Runs
+    // every forward pass, so no per-call tensor of widths.
     const int64_t rows = a.size(0), cols = a.size(1), group = options.scale_group;
     const int64_t runs = (cols + group - 1) / group, pad = runs * group - cols;
     const torch::Tensor sums = (pad > 0 ? torch::constant_pad_nd(a, {0, pad}) : a).view({rows, runs, group}).sum(2);
-    torch::Tensor widths = torch::full({runs}, static_cast<double>(group), a.options());
-    if (pad > 0) widths[runs - 1] = static_cast<double>(group - pad);
-    gamma = sums / widths;
+    gamma = sums / static_cast<double>(group);
+    if (pad > 0) gamma.select(1, runs - 1).copy_(sums.select(1, runs - 1) / static_cast<double>(group - pad));
   }
   return options.fp16_scales ? gamma.to(torch::kFloat16).to(torch::kFloat32) : gamma;
 }
