@@ -331,9 +331,6 @@ torch::Tensor decode_stage1_tensor(const Stage1Tensor& t, const SeedLMParams& se
   } else if (t.codec == "ternary") {
     if (t.shape.size() != 2) throw input_error(what, ": ternary tensors must be 2-D");
     const int64_t rows = t.shape[0], cols = t.shape[1];
-    BitNetOptions grouped;  // how BitLinear spread these scales
-    grouped.per_row_scale = true;
-    grouped.scale_group = t.scale_group;
     if (t.scale_group > 0) {
       const int64_t count = TernaryScaleLayout(TernaryScaleMode::kPerRow, t.scale_group).scale_count(rows, cols);
       check_scale(count, count, true);
@@ -350,6 +347,9 @@ torch::Tensor decode_stage1_tensor(const Stage1Tensor& t, const SeedLMParams& se
     auto trit_tensor = torch::from_blob(trits.data(), {rows, cols}, torch::kInt8).to(torch::kFloat32);
     torch::Tensor scale = t.scale.to(torch::kFloat32);
     if (t.scale_group > 0) {
+      BitNetOptions grouped;  // how BitLinear spread these scales
+      grouped.per_row_scale = true;
+      grouped.scale_group = t.scale_group;
       scale = spread_scale(scale.view({rows, -1}), cols, grouped);
     } else {
       scale = t.scale.numel() == 1 ? scale.view({1, 1}) : scale.view({rows, 1});
