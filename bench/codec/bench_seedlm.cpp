@@ -156,7 +156,7 @@ void BM_ScanKernel(benchmark::State& state) {
   state.counters["lanes"] = lanes;
   state.counters["seed_blocks_per_s"] = benchmark::Counter(
       static_cast<double>(table->n_seeds) * lanes * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
-  state.SetLabel(seedlm_isa_name(kernel.isa));
+  state.SetLabel(isa_name(kernel.isa));
 }
 
 // The sliding kernel over all positions of the cycle (no candidates): the
@@ -194,7 +194,7 @@ void BM_SlideKernel(benchmark::State& state) {
   }
   state.counters["seed_blocks_per_s"] = benchmark::Counter(seeds * lanes * static_cast<double>(state.iterations()),
                                                            benchmark::Counter::kIsRate);
-  state.SetLabel(seedlm_isa_name(kernel.isa));
+  state.SetLabel(isa_name(kernel.isa));
 }
 
 // The same product with OpenBLAS: A = Qt rows (65535 P x C), B = W (C x lanes).
@@ -254,7 +254,7 @@ BENCHMARK(BM_SgemmSquare)->Args({1024, 1})->Args({1024, 0})->Unit(benchmark::kMi
 int main(int argc, char** argv) {
   const unsigned cores = std::thread::hardware_concurrency();
   benchmark::AddCustomContext("cores", std::to_string(cores));
-  benchmark::AddCustomContext("seedlm_isa", seedlm_isa_name(seedlm_default_isa()));
+  benchmark::AddCustomContext("seedlm_isa", isa_name(seedlm_default_isa()));
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
@@ -263,7 +263,7 @@ int main(int argc, char** argv) {
   // Summary from the best run of each benchmark. Rates per CPU-second: on this
   // shared machine wall-clock rates depend on what else runs.
   std::printf("\nSeedLM summary (%u cores, kernel %s; best run of each benchmark; rates per CPU-second of one core)\n",
-              cores, seedlm_isa_name(seedlm_default_isa()));
+              cores, isa_name(seedlm_default_isa()));
   auto get = [](const std::string& k) {
     auto it = g_rates.find(k);
     return it == g_rates.end() ? 0.0 : it->second;

@@ -21,6 +21,8 @@
 
 #include <cstdint>
 
+#include "common/cpu_isa.h"
+
 namespace seedforge {
 
 struct SeedLMScanArgs {
@@ -62,24 +64,21 @@ struct SeedLMSlideArgs {
 using SeedLMScanFn = int64_t (*)(SeedLMScanArgs* args);
 using SeedLMSlideFn = int64_t (*)(SeedLMSlideArgs* args);
 
-enum class SeedLMIsa { kGeneric, kAvx2, kAvx512 };
-
 // Both kernels for one (C, P) and instruction set, with the same tile width.
 struct SeedLMScanKernel {
   SeedLMScanFn fn = nullptr;     // direct
   SeedLMSlideFn slide = nullptr;
   int lanes = 0;  // blocks per tile, at most 32
-  SeedLMIsa isa = SeedLMIsa::kGeneric;
+  Isa isa = Isa::kGeneric;
 };
 
-bool seedlm_isa_supported(SeedLMIsa isa);  // compiled in and supported by this CPU
-const char* seedlm_isa_name(SeedLMIsa isa);
-// The best supported instruction set, unless the environment variable
-// SEEDFORGE_CODEC_ISA (generic|avx2|avx512) names another supported one.
-SeedLMIsa seedlm_default_isa();
+bool seedlm_isa_supported(Isa isa);  // compiled in and supported by this CPU
+// The highest supported level at most isa_ceiling() (common/cpu_isa.h: the
+// CPU's best, or the one the environment variable SEEDFORGE_ISA names).
+Isa seedlm_default_isa();
 // Kernels for (C, P): compile-time specialized for (8, 4), (8, 3), (12, 4), a
 // loop over runtime C and P otherwise. Throws usage_error when isa is not supported.
-SeedLMScanKernel seedlm_scan_kernel(int C, int P, SeedLMIsa isa);
+SeedLMScanKernel seedlm_scan_kernel(int C, int P, Isa isa);
 // Not inline: this header is also compiled with AVX-512 flags (seedlm_scan_kernel.h).
 SeedLMScanKernel seedlm_scan_kernel(int C, int P);
 

@@ -24,7 +24,7 @@ struct Avx2 {
 
 SeedLMScanKernel seedlm_scan_kernel_avx2(int C, int P) {
   // 16 ymm registers: W (C x 1) plus the accumulators.
-  const SeedLMIsa isa = SeedLMIsa::kAvx2;
+  const Isa isa = Isa::kAvx2;
   if (C == 8 && P == 4) return fixed_kernels<Avx2, 8, 4, 1>(isa);
   if (C == 8 && P == 3) return fixed_kernels<Avx2, 8, 3, 1>(isa);
   if (C == 12 && P == 4) return fixed_kernels<Avx2, 12, 4, 1>(isa);

@@ -23,7 +23,7 @@ struct Avx512 {
 SeedLMScanKernel seedlm_scan_kernel_avx512(int C, int P) {
   // Tiles of 32 blocks keep W (C x 2 registers) and the accumulators in the 32
   // zmm registers for C = 8; C = 12 uses tiles of 16.
-  const SeedLMIsa isa = SeedLMIsa::kAvx512;
+  const Isa isa = Isa::kAvx512;
   if (C == 8 && P == 4) return fixed_kernels<Avx512, 8, 4, 2>(isa);
   if (C == 8 && P == 3) return fixed_kernels<Avx512, 8, 3, 2>(isa);
   if (C == 12 && P == 4) return fixed_kernels<Avx512, 12, 4, 1>(isa);

@@ -20,7 +20,7 @@ struct Scalar {
 }  // namespace
 
 SeedLMScanKernel seedlm_scan_kernel_generic(int C, int P) {
-  const SeedLMIsa isa = SeedLMIsa::kGeneric;
+  const Isa isa = Isa::kGeneric;
   if (C == 8 && P == 4) return fixed_kernels<Scalar, 8, 4, 8>(isa);
   if (C == 8 && P == 3) return fixed_kernels<Scalar, 8, 3, 8>(isa);
   return runtime_kernels<Scalar, 8>(isa);

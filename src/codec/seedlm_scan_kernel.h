@@ -245,7 +245,7 @@ int64_t scan_runtime_dispatch(SeedLMScanArgs* a) {
 
 // Both kernels of one shape.
 template <class Arch, int C, int P, int G>
-SeedLMScanKernel fixed_kernels(SeedLMIsa isa) {
+SeedLMScanKernel fixed_kernels(Isa isa) {
   SeedLMScanKernel k;
   k.fn = scan_fixed_dispatch<Arch, C, P, G>;
   k.slide = slide_fixed_dispatch<Arch, C, P, G>;
@@ -255,7 +255,7 @@ SeedLMScanKernel fixed_kernels(SeedLMIsa isa) {
 }
 
 template <class Arch, int G>
-SeedLMScanKernel runtime_kernels(SeedLMIsa isa) {
+SeedLMScanKernel runtime_kernels(Isa isa) {
   SeedLMScanKernel k;
   k.fn = scan_runtime_dispatch<Arch, G>;
   k.slide = slide_runtime_dispatch<Arch, G>;

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <memory>
 
+#include "common/cpu_isa.h"
 #include "common/error.h"
 #include "common/file_util.h"
 #include "common/text_format.h"
@@ -156,7 +157,8 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   report.threads = configure_threads(config.hardware.threads);
   report.target_compression_ratio = config.constraints.target_compression_ratio;
   report.min_retention = 1.0 - config.constraints.max_accuracy_drop;
-  log_info(concat("seedforge stage1: ", input, " -> ", output, " (", report.threads, " threads, BLAS ", blas_description(), ")"));
+  log_info(concat("seedforge stage1: ", input, " -> ", output, " (", report.threads, " threads, BLAS ", blas_description(),
+                  ", kernels up to ", isa_name(isa_ceiling()), ")"));
 
   MetricsRegistry metrics;
   declare_stage1_metrics(metrics);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "common/cpu_isa.h"
 #include "train/causal_attention_kernel.h"
 
 namespace seedforge {
@@ -82,9 +83,7 @@ void causal_attention_backward_avx2(const CausalAttentionShape& s, const float* 
   causal_attention_backward_generic(s, q, k, v, o, lse, d_o, dq, dk, dv, scratch);
 }
 #else
-bool causal_attention_avx2_available() {
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
+bool causal_attention_avx2_available() { return cpu_has_isa(Isa::kAvx2); }
 #endif
 
 }  // namespace seedforge

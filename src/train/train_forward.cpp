@@ -20,6 +20,7 @@
 #include <limits>
 #include <vector>
 
+#include "common/cpu_isa.h"
 #include "train/causal_attention_kernel.h"
 
 namespace seedforge {
@@ -149,7 +150,11 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
 
 }  // namespace
 
-bool attention_kernel_available() { return causal_attention_avx2_available(); }
+// SEEDFORGE_ISA=generic turns the kernel off: the GEMM form is what a CPU
+// without AVX2 runs.
+bool attention_kernel_available() {
+  return causal_attention_avx2_available() && static_cast<int>(isa_ceiling()) >= static_cast<int>(Isa::kAvx2);
+}
 
 torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                const torch::Tensor& bias, double scale, bool use_kernel) {

@@ -33,7 +33,8 @@ torch::Tensor training_logits(Transformer& model, const torch::Tensor& tokens, b
 // causal_attention_kernel.h (bias unused); else baddbmm + softmax + bmm.
 torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                const torch::Tensor& bias, double scale, bool use_kernel);
-// Whether this CPU runs the AVX2 attention kernel.
+// Whether the AVX2 attention kernel runs: this CPU has AVX2 + FMA and
+// SEEDFORGE_ISA (common/cpu_isa.h) does not cap the dispatch below avx2.
 bool attention_kernel_available();
 
 }  // namespace seedforge

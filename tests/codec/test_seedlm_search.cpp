@@ -164,7 +164,7 @@ TEST(SeedLMSearch, IndependentOfKernelAndThreads) {
   const std::vector<float> blocks = make_blocks(n, p.C, 9);
   const auto table = seedlm_seed_table(p);
   std::vector<SeedLMBlockCode> base(static_cast<size_t>(n));
-  seedlm_search_range(*table, p, seedlm_scan_kernel(p.C, p.P, SeedLMIsa::kGeneric), blocks.data(), n, base.data(),
+  seedlm_search_range(*table, p, seedlm_scan_kernel(p.C, p.P, Isa::kGeneric), blocks.data(), n, base.data(),
                       nullptr, /*use_slide=*/false);
   auto same = [&](const std::vector<SeedLMBlockCode>& other, const char* what) {
     for (int64_t b = 0; b < n; ++b) {
@@ -176,12 +176,12 @@ TEST(SeedLMSearch, IndependentOfKernelAndThreads) {
       for (int i = 0; i < p.P; ++i) EXPECT_EQ(x.q[i], y.q[i]) << what << " block " << b;
     }
   };
-  for (SeedLMIsa isa : {SeedLMIsa::kGeneric, SeedLMIsa::kAvx2, SeedLMIsa::kAvx512}) {
+  for (Isa isa : {Isa::kGeneric, Isa::kAvx2, Isa::kAvx512}) {
     if (!seedlm_isa_supported(isa)) continue;
     for (bool slide : {false, true}) {
       std::vector<SeedLMBlockCode> codes(static_cast<size_t>(n));
       seedlm_search_range(*table, p, seedlm_scan_kernel(p.C, p.P, isa), blocks.data(), n, codes.data(), nullptr, slide);
-      same(codes, (std::string(seedlm_isa_name(isa)) + (slide ? " slide" : " direct")).c_str());
+      same(codes, (std::string(isa_name(isa)) + (slide ? " slide" : " direct")).c_str());
     }
   }
   for (int threads : {1, 3}) {
@@ -205,7 +205,7 @@ TEST(SeedLMSearch, PruningBoundIsBelowEveryError) {
     const auto table = seedlm_seed_table(p);
     EXPECT_GT(table->margin_rel, 0.0);
     EXPECT_LT(table->margin_rel, 1e-4);
-    for (SeedLMIsa isa : {SeedLMIsa::kGeneric, SeedLMIsa::kAvx2, SeedLMIsa::kAvx512}) {
+    for (Isa isa : {Isa::kGeneric, Isa::kAvx2, Isa::kAvx512}) {
       if (!seedlm_isa_supported(isa)) continue;
       const SeedLMScanKernel kernel = seedlm_scan_kernel(p.C, p.P, isa);
       const int lanes = kernel.lanes;
@@ -233,12 +233,12 @@ TEST(SeedLMSearch, PruningBoundIsBelowEveryError) {
           SeedLMBlockCode code;
           seedlm_fit_seed(w, table->basis(s), table->gram_pinv(s), p.C, p.P, p.Q, p.E, &code);
           const double bound = wn2 * (1.0 - table->margin_rel) - norms[static_cast<size_t>(s * lanes + b)];
-          ASSERT_LE(bound, code.error) << seedlm_isa_name(isa) << " P=" << P << " block " << b << " seed index " << s;
+          ASSERT_LE(bound, code.error) << isa_name(isa) << " P=" << P << " block " << b << " seed index " << s;
           if (wn2 > 0) tightest = std::min(tightest, (code.error - bound) / wn2);
         }
       }
       // The bound is useful: some seed's error is within 1% of ||w||^2 of it.
-      EXPECT_LT(tightest, 0.01) << seedlm_isa_name(isa);
+      EXPECT_LT(tightest, 0.01) << isa_name(isa);
     }
   }
 }
@@ -279,7 +279,7 @@ TEST(SeedLMSearch, SlidePruningBoundIsBelowEveryError) {
     p.P = P;
     const auto table = seedlm_seed_table(p);
     const SeedLMSlideTable& slide = *table->slide;
-    for (SeedLMIsa isa : {SeedLMIsa::kGeneric, SeedLMIsa::kAvx2, SeedLMIsa::kAvx512}) {
+    for (Isa isa : {Isa::kGeneric, Isa::kAvx2, Isa::kAvx512}) {
       if (!seedlm_isa_supported(isa)) continue;
       const SeedLMScanKernel kernel = seedlm_scan_kernel(p.C, p.P, isa);
       const int lanes = kernel.lanes;
@@ -321,11 +321,11 @@ TEST(SeedLMSearch, SlidePruningBoundIsBelowEveryError) {
           seedlm_fit_seed(blocks.data() + b * p.C, table->basis(index), table->gram_pinv(index), p.C, p.P, p.Q, p.E,
                           &code);
           const double bound = w2 * (1.0 - 8.0 * u) - norms[static_cast<size_t>(pos * lanes + b)];
-          ASSERT_LE(bound, code.error) << seedlm_isa_name(isa) << " P=" << P << " block " << b << " position " << pos;
+          ASSERT_LE(bound, code.error) << isa_name(isa) << " P=" << P << " block " << b << " position " << pos;
           if (w2 > 0) tightest = std::min(tightest, (code.error - bound) / w2);
         }
       }
-      EXPECT_LT(tightest, 0.01) << seedlm_isa_name(isa);
+      EXPECT_LT(tightest, 0.01) << isa_name(isa);
     }
   }
 }

@@ -6,6 +6,7 @@
 
 #include <limits>
 
+#include "common/cpu_isa.h"
 #include "test_util.h"
 #include "train/bit_linear.h"
 #include "train/causal_attention_kernel.h"
@@ -68,7 +69,7 @@ TEST(AttentionKernel, GenericLoopsMatchTheGemmForm) {
 }
 
 TEST(AttentionKernel, Avx2MatchesTheGemmFormForwardAndBackward) {
-  if (!attention_kernel_available()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  if (!attention_kernel_available()) GTEST_SKIP() << "no AVX2/FMA on this CPU, or SEEDFORGE_ISA=generic";
   torch::manual_seed(2);
   for (const Case c : {Case{4, 2, 37, 8}, Case{2, 1, 8, 8}, Case{3, 3, 64, 16}, Case{2, 2, 5, 12}}) {
     const double scale = 1.0 / std::sqrt(double(c.d));
@@ -90,21 +91,36 @@ TEST(AttentionKernel, Avx2MatchesTheGemmFormForwardAndBackward) {
   }
 }
 
-TEST(AttentionKernel, TrainingForwardWithAndWithoutKernel) {
-  Transformer a = test::tiny_model(41), b = test::tiny_model(41);
-  for (Transformer* m : {&a, &b}) {
-    convert_to_bitnet(*m, BitNetOptions{});
-    set_bitnet_lambda(*m, 0.5);
-  }
+TEST(AttentionKernel, TrainingForwardAtEveryIsaLevelMatchesTheGemmForm) {
+  // Float activations: the A8 quantizer's rounding would turn the kernels'
+  // last-bit differences into whole quantization steps now and then (see
+  // Trainer.GradientAccumulationEqualsALargerBatch); the kernel is what is compared.
+  BitNetOptions options;
+  options.activation_bits = 0;
+  auto model = [&] {
+    Transformer m = test::tiny_model(41);
+    convert_to_bitnet(m, options);
+    set_bitnet_lambda(m, 0.5);
+    return m;
+  };
   const auto tokens = torch::randint(0, 32, {3, 29}, torch::kInt64);
-  const auto la = training_logits(a, tokens, false, false, /*attention_kernel=*/true);
-  const auto lb = training_logits(b, tokens, false, false, /*attention_kernel=*/false);
-  EXPECT_LT(max_abs_diff(la, lb), 1e-4);
-  la.pow(2).mean().backward();
-  lb.pow(2).mean().backward();
-  const auto pb = b->named_parameters();
-  for (const auto& item : a->named_parameters()) {
-    const double scale = item.value().grad().abs().max().item<double>();
-    EXPECT_LT(max_abs_diff(item.value().grad(), pb[item.key()].grad()), 1e-4 * scale + 1e-7) << item.key();
+  Transformer gemm = model();
+  const auto lg = training_logits(gemm, tokens, false, false, /*attention_kernel=*/false);
+  lg.pow(2).mean().backward();
+  const auto pg = gemm->named_parameters();
+  for (Isa isa : kAllIsas) {
+    if (!cpu_has_isa(isa)) continue;
+    // SEEDFORGE_ISA=generic runs what a CPU without AVX2 runs: the GEMM form.
+    test::ScopedEnv env("SEEDFORGE_ISA", isa_name(isa));
+    EXPECT_EQ(attention_kernel_available(), isa != Isa::kGeneric && causal_attention_avx2_available()) << isa_name(isa);
+    Transformer a = model();
+    const auto la = training_logits(a, tokens, false, false, /*attention_kernel=*/true);
+    EXPECT_LT(max_abs_diff(la, lg), 1e-4) << isa_name(isa);
+    la.pow(2).mean().backward();
+    for (const auto& item : a->named_parameters()) {
+      const double scale = item.value().grad().abs().max().item<double>();
+      EXPECT_LT(max_abs_diff(item.value().grad(), pg[item.key()].grad()), 1e-4 * scale + 1e-7)
+          << isa_name(isa) << " " << item.key();
+    }
   }
 }

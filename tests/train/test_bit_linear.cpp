@@ -115,6 +115,19 @@ TEST(ActivationQuantizer, OtherWidthsAndOff) {
   EXPECT_LE(std::get<0>(torch::_unique(quantize_activations(r, 4))).numel(), 15);
 }
 
+TEST(ActivationQuantizer, ATokensCodesDoNotDependOnTheBatchAroundIt) {
+  // What makes gradient accumulation exact under A8 (test_trainer compares the
+  // accumulation itself with float activations): bit-equal tokens quantize to
+  // bit-equal values whether they come in a batch of 4 windows or 2 halves.
+  torch::manual_seed(5);
+  const auto x = torch::randn({4, 7, 24}) * torch::rand({4, 7, 1}) * 3.0;
+  const auto whole = quantize_activations(x, 8);
+  for (int64_t half = 0; half < 2; ++half) {
+    EXPECT_TRUE(torch::equal(quantize_activations(x.narrow(0, 2 * half, 2), 8), whole.narrow(0, 2 * half, 2)));
+  }
+  EXPECT_TRUE(torch::equal(quantize_activations(x.reshape({28, 24}), 8), whole.reshape({28, 24})));
+}
+
 TEST(StraightThrough, GradientsAreIdentitiesAtAnyLambda) {
   torch::manual_seed(3);
   for (double lambda : {0.0, 0.3, 1.0}) {

@@ -72,8 +72,18 @@ std::string error_of(const std::function<void()>& fn) {
 }  // namespace
 
 TEST(Trainer, GradientAccumulationEqualsALargerBatch) {
-  // Gradients: one batch of 4 windows against two micro-batches of 2, each scaled by 1/2.
+  // Accumulation is exact in real arithmetic; in fp32 the two paths differ by
+  // the order of sums, unless a step function lies on the path. The 8-bit
+  // activation quantizer is one: OpenBLAS picks its GEMM kernels by CPU and by
+  // shape, so a [4T, C] and a [2T, C] projection may differ in the last bit
+  // (they do on AMD Zen, not on Intel Cooperlake), and an activation that sits
+  // within that bit of a rounding boundary moves by a whole step, 1/127 of its
+  // token's max, which the loss shows at 1e-4. That is the quantizer, not the
+  // accumulation: the comparison runs with activations in float, where a 1e-5
+  // relative bound covers the fp32 reordering on any CPU. (A8's own
+  // batch-independence, exact, is tested in test_bit_linear.)
   TrainOptions o = small_options();
+  o.activation_bits = 0;
   const TrainData data = data_for(o);
   const auto stream = torch::tensor(data.stream, torch::kInt64);
   const auto windows = stream.as_strided({data.windows, o.seq_len + 1}, {o.seq_len, 1}).narrow(0, 3, 4);
@@ -240,9 +250,14 @@ TEST(Trainer, ChecksComeBeforeAnyWork) {
 }
 
 TEST(TrainForward, CheckpointingGivesTheSameGradientsAndBf16IsClose) {
+  // Float activations: the comparison with the model's own forward crosses two
+  // attention implementations, whose last-bit differences A8's rounding could
+  // turn into whole steps (see GradientAccumulationEqualsALargerBatch).
+  BitNetOptions options;
+  options.activation_bits = 0;
   Transformer a = test::tiny_model(31), b = test::tiny_model(31);
   for (Transformer* m : {&a, &b}) {
-    convert_to_bitnet(*m, BitNetOptions{});
+    convert_to_bitnet(*m, options);
     set_bitnet_lambda(*m, 0.6);
   }
   const auto tokens = torch::randint(0, 32, {3, 20}, torch::kInt64);
