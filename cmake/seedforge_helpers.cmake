@@ -56,6 +56,6 @@ function(sf_test name)
   set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
     # Tests run two at a time on two cores: OpenMP threads that spin while
     # waiting would steal the other test's core (measured: decode 10x slower).
-    ENVIRONMENT "SEEDFORGE_DATA_DEFAULT=${SEEDFORGE_DEFAULT_DATA_DIR};STAGE1_BIN=${PROJECT_BINARY_DIR}/tools/stage1/stage1;OMP_WAIT_POLICY=PASSIVE"
+    ENVIRONMENT "SEEDFORGE_DATA_DEFAULT=${SEEDFORGE_DEFAULT_DATA_DIR};STAGE1_BIN=${PROJECT_BINARY_DIR}/tools/stage1/stage1;OMP_WAIT_POLICY=PASSIVE;SEEDFORGE_CACHE=${PROJECT_BINARY_DIR}/test-cache"
     WORKING_DIRECTORY "${PROJECT_BINARY_DIR}")
 endfunction()

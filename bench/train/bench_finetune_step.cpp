@@ -53,7 +53,7 @@ void BM_FinetuneStep(benchmark::State& state) {
   o.lr = 1e-3;
   o.grad_clip = 1.0;
   LoadedModel loaded = load_model(data_path("models/stories260K/stories260K.bin"), data_path("models/stories260K/tok512.bin"));
-  const TrainData data = load_train_data(data_path("text/tinystories/train.txt"), "", *loaded.tokenizer, o, 512);
+  const TrainData data = load_train_data({data_path("text/tinystories/train.txt")}, "", *loaded.tokenizer, o, 512);
   Transformer teacher = make_teacher(loaded.model);
   Transformer student = loaded.model;
   convert_to_bitnet(student, bitnet_options(o));

@@ -163,6 +163,30 @@ void JsonSectionReader::read(const char* key, std::string& out) {
   out = value->get<std::string>();
 }
 
+void JsonSectionReader::read(const char* key, std::vector<std::string>& out) {
+  const nlohmann::json* value = find(key);
+  if (value == nullptr) return;
+  if (value->is_string()) {
+    const std::string& one = value->get_ref<const std::string&>();
+    out = one.empty() ? std::vector<std::string>{} : std::vector<std::string>{one};
+    return;
+  }
+  if (!value->is_array()) {
+    throw usage_error(where_, ": ", prefix_, key, " must be a string or an array of strings, got ",
+                      value->type_name(), " ", json_for_message(*value));
+  }
+  std::vector<std::string> items;
+  for (size_t i = 0; i < value->size(); ++i) {
+    const nlohmann::json& item = (*value)[i];
+    if (!item.is_string()) {
+      throw usage_error(where_, ": ", prefix_, key, "[", i, "] must be a string, got ", item.type_name(), " ",
+                        json_for_message(item));
+    }
+    items.push_back(item.get<std::string>());
+  }
+  out = std::move(items);
+}
+
 int64_t JsonSectionReader::read_integer(const char* key, const nlohmann::json& value, int64_t lo, int64_t hi) const {
   if (!value.is_number()) {
     throw usage_error(where_, ": ", prefix_, key, " must be an integer, got ", value.type_name(), " ",

@@ -43,6 +43,8 @@ class JsonSectionReader {
   void read(const char* key, int& out);
   void read(const char* key, int64_t& out);
   void read(const char* key, uint64_t& out);
+  // A string (one entry; "" for none) or an array of strings.
+  void read(const char* key, std::vector<std::string>& out);
 
   // One of `names` (value, spelling) pairs.
   template <typename Enum>

@@ -10,6 +10,7 @@
 #include "common/data_paths.h"
 #include "common/error.h"
 #include "common/file_util.h"
+#include "common/text_sources.h"
 #include "config/json_reader.h"
 #include "config/stage1_fields.h"
 
@@ -198,6 +199,7 @@ std::string config_fingerprint(const Stage1Config& config) {
   j["bitnet"].erase("eval_every");
   j["bitnet"].erase("checkpoint_every");
   j["bitnet"].erase("checkpoint_dir");
+  j["bitnet"].erase("token_cache_dir");
   j["seedlm"].erase("threads");
   j.erase("eval");
   j.erase("hardware");
@@ -215,8 +217,13 @@ std::string config_fingerprint(const Stage1Config& config) {
   return hex;
 }
 
-std::string resolve_train_text(const Stage1Config& config) {
-  return config.bitnet.train_text.empty() ? data_path("text/tinystories/train.txt") : config.bitnet.train_text;
+std::vector<std::string> resolve_train_text(const Stage1Config& config) {
+  const std::vector<std::string> files =
+      expand_text_sources(config.bitnet.train_text.empty() ? std::vector<std::string>{data_path("text/tinystories/train.txt")}
+                                                           : config.bitnet.train_text,
+                          "bitnet.train_text");
+  check_disjoint_from(files, "bitnet.train_text", resolve_eval_text(config), "eval.text");
+  return files;
 }
 
 std::string resolve_eval_text(const Stage1Config& config) {

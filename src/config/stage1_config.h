@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -62,7 +63,12 @@ struct BitnetConfig {
   int64_t eval_every = 0;        // steps; 0 = no periodic validation
   int64_t checkpoint_every = 0;  // steps; 0 = no checkpoints
   std::string checkpoint_dir;    // "" = decided by the pipeline
-  std::string train_text;        // "" = data text/tinystories/train.txt
+  // Files, folders or globs (common/text_sources.h), read in this order;
+  // empty = data text/tinystories/train.txt.
+  std::vector<std::string> train_text;
+  // Where tokenized training text is cached: "" = $SEEDFORGE_CACHE, else
+  // $XDG_CACHE_HOME/seedforge, else ~/.cache/seedforge; "none" = no cache.
+  std::string token_cache_dir;
   double valid_fraction = 0.0;   // share of train_text paragraphs held out
   // When the float matrices that SeedLM stores (embeddings, an untied head)
   // are encoded and frozen at their decoded values, as a share of the
@@ -145,7 +151,7 @@ void validate(const Stage1Config& config, const std::string& where = "config");
 
 // FNV-1a 64 (16 hex digits) of the canonical JSON of the settings that shape
 // the produced model. Left out, so that a run may resume after changing them:
-// bitnet.eval_every, bitnet.checkpoint_every, bitnet.checkpoint_dir,
+// bitnet.eval_every, bitnet.checkpoint_every, bitnet.checkpoint_dir, bitnet.token_cache_dir,
 // seedlm.threads and the whole eval, hardware and output sections.
 std::string config_fingerprint(const Stage1Config& config);
 
@@ -159,7 +165,10 @@ std::string to_string(ScaleEncoding value);
 std::string to_string(Device value);
 
 // Defaults for the empty path settings.
-std::string resolve_train_text(const Stage1Config& config);  // data text/tinystories/train.txt
+// The training files (bitnet.train_text expanded, default data
+// text/tinystories/train.txt). Throws usage_error for an entry that names no
+// file and for a training file that is the evaluation text (eval.text).
+std::vector<std::string> resolve_train_text(const Stage1Config& config);
 std::string resolve_eval_text(const Stage1Config& config);   // data text/tinystories/valid.txt
 // stage1_compression.log in the folder of `output_path` ("." when it has none).
 std::string resolve_log_file(const Stage1Config& config, const std::string& output_path);

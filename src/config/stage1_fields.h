@@ -2,7 +2,7 @@
 // writer so that the two can never disagree (internal to src/config).
 //
 // A visitor provides section(name) and field(key, member) for double, bool,
-// std::string, int, int64_t, uint64_t and the enums of stage1_config.h.
+// std::string, std::vector<std::string>, int, int64_t, uint64_t and the enums of stage1_config.h.
 #pragma once
 
 #include <utility>
@@ -50,6 +50,7 @@ void visit_stage1_fields(Visitor& v, Config& c) {
   v.field("checkpoint_every", c.bitnet.checkpoint_every);
   v.field("checkpoint_dir", c.bitnet.checkpoint_dir);
   v.field("train_text", c.bitnet.train_text);
+  v.field("token_cache_dir", c.bitnet.token_cache_dir);
   v.field("valid_fraction", c.bitnet.valid_fraction);
   v.field("float_freeze_fraction", c.bitnet.float_freeze_fraction);
   v.field("synthetic_tokens", c.bitnet.synthetic_tokens);

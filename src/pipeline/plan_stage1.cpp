@@ -17,6 +17,7 @@
 #include "runtime/threads.h"
 #include "train/bit_linear.h"
 #include "train/options_from_config.h"
+#include "train/token_cache.h"
 #include "train/train_data.h"
 #include "train/trainer.h"
 
@@ -135,7 +136,8 @@ Stage1Plan plan_stage1(const std::string& input, const std::string& output, cons
   plan.memory = estimate_training_memory(mc, train, train.kd_weight > 0, cuda, cuda, cuda);
   double train_seconds = 0;
   if (fine_tune) {
-    TrainData data = load_train_data(resolve_train_text(config), "", *m.tokenizer, train, mc.max_seq_len);
+    TrainData data = load_train_data(resolve_train_text(config), "", *m.tokenizer, train, mc.max_seq_len,
+                                     resolve_token_cache_dir(config.bitnet.token_cache_dir));
     // Sampled text (bitnet.synthetic_tokens) is not sampled in a dry run: its windows are estimated.
     plan.train_steps = total_steps(train, data.windows + train.synthetic_tokens / train.seq_len);
     plan.train_tokens = plan.train_steps * train.grad_accum * train.batch_size * train.seq_len;

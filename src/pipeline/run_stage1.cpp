@@ -27,6 +27,7 @@
 #include "train/memory_estimate.h"
 #include "train/options_from_config.h"
 #include "train/synthetic_data.h"
+#include "train/token_cache.h"
 #include "train/train_data.h"
 #include "train/trainer.h"
 
@@ -201,11 +202,15 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   }
 
   TrainOptions train = train_options_from_config(config);
-  const std::string train_text = resolve_train_text(config);
   const bool fine_tune = train.max_steps > 0 || train.epochs > 0;
+  // Expanded (and checked against the evaluation text) only when fine-tuning reads it.
+  const std::vector<std::string> train_files = fine_tune ? resolve_train_text(config) : std::vector<std::string>{};
   train.resume = options.resume;
   if (train.checkpoint_dir.empty()) train.checkpoint_dir = output + ".checkpoints";
-  const std::string train_text_hash = fine_tune ? hex(hash_path(train_text)) : "none";
+  // Content in order (one file hashes as it always has, so older checkpoints still resume).
+  uint64_t train_hash = 14695981039346656037ull;
+  for (const std::string& f : train_files) train_hash = hash_path(f, train_hash);
+  const std::string train_text_hash = fine_tune ? hex(train_hash) : "none";
   // What shapes the fine-tuned weights: the input, the training text, the
   // bitnet and seedlm sections and the float-matrix encoding (SeedLM-encoded
   // embeddings are frozen during training). How the trained ternary weights
@@ -259,7 +264,10 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
       log_info("fine-tuning disabled (epochs = max_steps = 0): plain ternary rounding");
       return;
     }
-    TrainData data = load_train_data(train_text, "", tokenizer, train, model_config.max_seq_len);
+    TrainData data = load_train_data(train_files, "", tokenizer, train, model_config.max_seq_len,
+                                     resolve_token_cache_dir(config.bitnet.token_cache_dir));
+    log_info(concat("training text: ", describe_files(train_files), ", ", data.stream.size(), " tokens",
+                    data.token_cache.empty() ? std::string() : "; token cache: " + data.token_cache));
     add_synthetic_documents(data, original.model, tokenizer, train, [](const std::string& line) { log_info(line); });
     std::unique_ptr<Transformer> teacher;
     if (train.kd_weight > 0) teacher = std::make_unique<Transformer>(make_teacher(original.model));

@@ -31,6 +31,9 @@ struct TrainData {
   // protocol of evaluate_documents(). Empty = no validation.
   std::vector<std::vector<int32_t>> valid_documents;
   std::string valid_source;  // where they came from, for logs ("" = none)
+  // What the token cache did (load_train_data): "read <file>", "wrote <file>",
+  // "token cache not written (...)" or "" (off).
+  std::string token_cache;
 };
 
 // Validation documents: the `valid_documents` given (when non-empty), else the
@@ -42,10 +45,22 @@ TrainData make_train_data(const std::vector<std::string>& train_documents, const
                           const std::vector<std::string>& valid_documents, const std::string& valid_where,
                           const Tokenizer& tokenizer, const TrainOptions& options, int64_t max_seq_len);
 
-// The same from files (read_documents(): blank-line separated text or JSONL with
-// a "text" field). valid_path "" = no separate validation file.
-TrainData load_train_data(const std::string& train_path, const std::string& valid_path, const Tokenizer& tokenizer,
+// The same from documents already tokenized as [BOS] + encode(doc), uncut
+// (the held-out and the validation documents are cut here).
+TrainData make_train_data(const std::vector<std::vector<int32_t>>& train_tokens, const std::string& train_where,
+                          const std::vector<std::vector<int32_t>>& valid_tokens, const std::string& valid_where,
                           const TrainOptions& options, int64_t max_seq_len);
+
+// The same from files: the documents of every train file in order, as if the
+// files were one (read_documents(): blank-line separated text or JSONL with a
+// "text" field), tokenized through the token cache in `token_cache_dir`
+// (train/token_cache.h; "" = no cache). valid_path "" = no separate validation file.
+TrainData load_train_data(const std::vector<std::string>& train_files, const std::string& valid_path,
+                          const Tokenizer& tokenizer, const TrainOptions& options, int64_t max_seq_len,
+                          const std::string& token_cache_dir = "");
+
+// "a.txt", "a.txt + b.txt", or "a.txt + 4 more files": the files for messages.
+std::string describe_files(const std::vector<std::string>& files);
 
 // Which window sits at a global sample position (micro-batch index * batch_size + row).
 class WindowSampler {

@@ -79,7 +79,7 @@ TEST(Stage1Config, JsonHasEveryKeyUnderItsSection) {
   for (const auto& item : j.items()) sections.push_back(item.key());
   EXPECT_EQ(sections, (std::vector<std::string>{"bitnet", "constraints", "encoding", "eval", "hardware", "output",
                                                 "seedlm"}));
-  EXPECT_EQ(j["bitnet"].size(), 29u);
+  EXPECT_EQ(j["bitnet"].size(), 30u);
   EXPECT_EQ(j["seedlm"].size(), 7u);
   EXPECT_EQ(j["encoding"].size(), 4u);
   EXPECT_EQ(j["eval"].size(), 5u);
@@ -124,7 +124,8 @@ TEST(Stage1Config, EveryKeyRoundTripsWithNonDefaultValue) {
   c.bitnet.eval_every = 50;
   c.bitnet.checkpoint_every = 200;
   c.bitnet.checkpoint_dir = "ckpt";
-  c.bitnet.train_text = "train \"quoted\".txt";
+  c.bitnet.train_text = {"train \"quoted\".txt", "more/*.jsonl"};
+  c.bitnet.token_cache_dir = "tokens";
   c.bitnet.valid_fraction = 0.1;
   c.bitnet.float_freeze_fraction = 0.25;
   c.bitnet.synthetic_tokens = 100000;
@@ -167,7 +168,7 @@ TEST(Stage1Config, EveryKeyRoundTripsWithNonDefaultValue) {
   EXPECT_EQ(to_json(back), written);
   EXPECT_EQ(back.bitnet.seed, 18446744073709551615ull);
   EXPECT_EQ(back.encoding.float_matrices, FloatEncoding::kInt8);
-  EXPECT_EQ(back.bitnet.train_text, "train \"quoted\".txt");
+  EXPECT_EQ(back.bitnet.train_text, (std::vector<std::string>{"train \"quoted\".txt", "more/*.jsonl"}));
 }
 
 TEST(Stage1Config, PartialJsonOverridesOnlyItsKeys) {
@@ -356,7 +357,7 @@ TEST(ConfigFingerprint, IsFnv1aOfTheCanonicalModelShapingSettings) {
 
   const Stage1Config c = default_stage1_config();
   json j = to_json(c);
-  for (const char* key : {"eval_every", "checkpoint_every", "checkpoint_dir"}) j["bitnet"].erase(key);
+  for (const char* key : {"eval_every", "checkpoint_every", "checkpoint_dir", "token_cache_dir"}) j["bitnet"].erase(key);
   j["seedlm"].erase("threads");
   for (const char* section : {"eval", "hardware", "output"}) j.erase(section);
   char expected[17];
@@ -397,16 +398,17 @@ TEST(Stage1Config, ResolvesEmptyPathsToDefaults) {
   Stage1Config c;
   EXPECT_EQ(resolve_log_file(c, "out/model.stage1.pt"), "out/stage1_compression.log");
   EXPECT_EQ(resolve_log_file(c, "model.stage1.pt"), "stage1_compression.log");
-  const std::string train = resolve_train_text(c);
+  ASSERT_EQ(resolve_train_text(c).size(), 1u);
+  const std::string train = resolve_train_text(c)[0];
   const std::string valid = resolve_eval_text(c);
   EXPECT_EQ(train.substr(train.size() - 26), "text/tinystories/train.txt");
   EXPECT_EQ(valid.substr(valid.size() - 26), "text/tinystories/valid.txt");
   EXPECT_TRUE(std::filesystem::exists(train)) << train << " (is SEEDFORGE_DATA set?)";
   c.output.log_file = "my.log";
-  c.bitnet.train_text = "t.txt";
+  c.bitnet.train_text = {valid};
   c.eval.text = "v.txt";
   EXPECT_EQ(resolve_log_file(c, "out/model.stage1.pt"), "my.log");
-  EXPECT_EQ(resolve_train_text(c), "t.txt");
+  EXPECT_EQ(resolve_train_text(c), std::vector<std::string>{valid});
   EXPECT_EQ(resolve_eval_text(c), "v.txt");
 }
 

@@ -147,11 +147,11 @@ TEST(TrainData, HeldOutSplitAndFiles) {
 
   test::TempDir dir;
   test::write_text(dir.file("empty.txt"), "\n\n  \n");
-  EXPECT_THROW(load_train_data(dir.file("empty.txt"), "", *tokenizer, o, 512), Error);
-  EXPECT_THROW(load_train_data(dir.file("missing.txt"), "", *tokenizer, o, 512), Error);
+  EXPECT_THROW(load_train_data({dir.file("empty.txt")}, "", *tokenizer, o, 512), Error);
+  EXPECT_THROW(load_train_data({dir.file("missing.txt")}, "", *tokenizer, o, 512), Error);
   test::write_text(dir.file("docs.jsonl"), "{\"text\": \"Once upon a time\"}\n{\"text\": \"Once upon a time\"}\n");
   o.valid_fraction = 0;
-  const TrainData jsonl = load_train_data(dir.file("docs.jsonl"), "", *tokenizer, o, 512);
+  const TrainData jsonl = load_train_data({dir.file("docs.jsonl")}, "", *tokenizer, o, 512);
   EXPECT_EQ(jsonl.stream.size(), 10u);
 }
 

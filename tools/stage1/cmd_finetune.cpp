@@ -12,10 +12,13 @@
 #include "eval/text_eval.h"
 #include "io/model_loader.h"
 #include "runtime/threads.h"
+#include "common/text_sources.h"
 #include "train/bit_linear.h"
 #include "train/bitnet_model_file.h"
 #include "train/options_from_config.h"
 #include "train/synthetic_data.h"
+#include "train/token_cache.h"
+#include "train/train_data.h"
 #include "train/trainer.h"
 
 namespace seedforge::cli {
@@ -23,7 +26,8 @@ namespace seedforge::cli {
 namespace {
 
 struct FinetuneArgs {
-  std::string input, tokenizer, train, valid, output, config, device, checkpoint_dir;
+  std::string input, tokenizer, valid, output, config, device, checkpoint_dir;
+  std::vector<std::string> train;  // files, folders or globs
   bool resume = false;
   int64_t max_steps = -1;
   int64_t eval_docs = 0;
@@ -46,14 +50,18 @@ void run_finetune(const FinetuneArgs& args) {
   validate_train_options(options, where);
   check_output_path_writable(args.output);
   if (global_options().threads == 0 && options.threads > 0) configure_threads(options.threads);
-  const std::string train_path = args.train.empty() ? resolve_train_text(config) : args.train;
+  std::vector<std::string> train_files = args.train.empty() ? resolve_train_text(config) : expand_text_sources(args.train, "--train");
+  if (!args.train.empty()) check_disjoint_from(train_files, "--train", args.valid, "--valid");
+  const std::string train_path = describe_files(train_files);
 
   ProgressPrinter progress = ProgressPrinter::for_stream(stderr, 1);  // replaced once the step count is known
   auto say = [&](const std::string& line) { progress.message(line); };
 
   LoadedModel loaded = load_model(args.input, args.tokenizer);
   TrainData data =
-      load_train_data(train_path, args.valid, *loaded.tokenizer, options, loaded.checkpoint.config.max_seq_len);
+      load_train_data(train_files, args.valid, *loaded.tokenizer, options, loaded.checkpoint.config.max_seq_len,
+                      resolve_token_cache_dir(config.bitnet.token_cache_dir));
+  if (!data.token_cache.empty()) say("token cache: " + data.token_cache);
   add_synthetic_documents(data, loaded.model, *loaded.tokenizer, options, say);
   const int64_t total = total_steps(options, data.windows);
   progress = ProgressPrinter::for_stream(stderr, total);
@@ -91,7 +99,7 @@ void run_finetune(const FinetuneArgs& args) {
 
   const double retention = dense_eval.top1 > 0 ? ternary_eval.top1 / dense_eval.top1 : 0.0;
   if (args.json) {
-    nlohmann::json j = {{"input", args.input}, {"output", args.output}, {"train", train_path},
+    nlohmann::json j = {{"input", args.input}, {"output", args.output}, {"train", train_files},
                         {"valid", data.valid_source}, {"steps", result.total_steps}, {"start_step", result.start_step},
                         {"final_loss", result.losses.empty() ? 0.0 : result.losses.back()},
                         {"train_seconds", result.train_seconds}, {"tokens_per_second", result.tokens_per_second},
@@ -128,8 +136,8 @@ void add_finetune_command(CLI::App& app) {
       ->required();
   cmd->add_option("--tokenizer", args->tokenizer, "Tokenizer file (default: the model's own or one beside it)");
   cmd->add_option("--train", args->train,
-                  "Training text: blank-line separated documents or JSONL with a \"text\" field "
-                  "(default: the config's bitnet.train_text)");
+                  "Training text: blank-line separated documents or JSONL with a \"text\" field; a file, a folder "
+                  "(its .txt and .jsonl files) or a glob, repeatable (default: the config's bitnet.train_text)");
   cmd->add_option("--valid", args->valid, "Validation text (default: the config's bitnet.valid_fraction split, if any)");
   cmd->add_option("--output", args->output, "Where to write the fine-tuned model (latent + ternary weights)")->required();
   cmd->add_option("--config", args->config, "Stage-1 JSON config; its \"bitnet\" and \"hardware\" sections apply");
