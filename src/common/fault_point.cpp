@@ -27,7 +27,8 @@ void fault_point(const char* name) {
   // sigsuspend(): the handlers set flags and this thread polls them. A signal
   // sent as soon as the line below is seen finds its handler installed.
   g_continue.store(false);
-  struct sigaction go_on {}, previous {};
+  struct sigaction go_on = {};
+  struct sigaction previous = {};
   go_on.sa_handler = on_continue;
   sigemptyset(&go_on.sa_mask);
   ::sigaction(SIGUSR1, &go_on, &previous);

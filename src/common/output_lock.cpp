@@ -46,7 +46,8 @@ OutputLock::OutputLock(const std::string& output) : path_(lock_path_for(output))
       }
       throw runtime_error("cannot lock '", path_, "': ", std::strerror(why));
     }
-    struct stat locked {}, named {};
+    struct stat locked = {};
+    struct stat named = {};
     if (::fstat(fd, &locked) == 0 && ::stat(path_.c_str(), &named) == 0 && locked.st_dev == named.st_dev &&
         locked.st_ino == named.st_ino) {
       fd_ = fd;

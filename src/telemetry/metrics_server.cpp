@@ -29,7 +29,7 @@ struct Connection {
   std::string request;   // bytes received so far
   std::string response;  // non-empty once answered
   size_t sent = 0;
-  bool done = false;     // to be closed
+  bool done = false;  // to be closed
 };
 
 std::string http_response(int status, const char* reason, const std::string& body, bool head_only = false,
@@ -61,13 +61,17 @@ std::string answer(const std::string& head, const MetricsRegistry& registry) {
   // Scrapes carry no body; one announced is refused rather than read.
   const std::string headers = lower(line_end == std::string::npos ? "" : head.substr(line_end));
   const size_t length_at = headers.find("\ncontent-length:");
-  const bool has_body = headers.find("\ntransfer-encoding:") != std::string::npos ||
-                        (length_at != std::string::npos &&
-                         std::strtoull(headers.c_str() + length_at + std::strlen("\ncontent-length:"), nullptr, 10) > 0);
+  const bool has_body =
+      headers.find("\ntransfer-encoding:") != std::string::npos ||
+      (length_at != std::string::npos &&
+       std::strtoull(headers.c_str() + length_at + std::strlen("\ncontent-length:"), nullptr, 10) > 0);
   if (has_body) return http_response(413, "Payload Too Large", "/metrics takes no request body\n");
-  if (target.substr(0, target.find('?')) != "/metrics") return http_response(404, "Not Found", "only /metrics is served\n");
+  if (target.substr(0, target.find('?')) != "/metrics") {
+    return http_response(404, "Not Found", "only /metrics is served\n");
+  }
   if (method != "GET" && method != "HEAD") {
-    return http_response(405, "Method Not Allowed", "use GET\n", false, "text/plain; charset=utf-8", "Allow: GET, HEAD\r\n");
+    return http_response(405, "Method Not Allowed", "use GET\n", false, "text/plain; charset=utf-8",
+                         "Allow: GET, HEAD\r\n");
   }
   return http_response(200, "OK", registry.render_text(), method == "HEAD", "text/plain; version=0.0.4; charset=utf-8");
 }
@@ -230,7 +234,8 @@ void MetricsServer::serve() {
           // Full: drop the oldest connection still sending its request.
           auto oldest = connections.end();
           for (auto it = connections.begin(); it != connections.end(); ++it) {
-            if (!it->done && it->response.empty() && (oldest == connections.end() || it->accepted < oldest->accepted)) oldest = it;
+            if (!it->done && it->response.empty() && (oldest == connections.end() || it->accepted < oldest->accepted))
+              oldest = it;
           }
           if (oldest == connections.end()) {
             ::close(fd);
@@ -248,8 +253,9 @@ void MetricsServer::serve() {
     for (const Connection& c : connections) {
       if (c.done) ::close(c.fd);
     }
-    connections.erase(std::remove_if(connections.begin(), connections.end(), [](const Connection& c) { return c.done; }),
-                      connections.end());
+    connections.erase(
+        std::remove_if(connections.begin(), connections.end(), [](const Connection& c) { return c.done; }),
+        connections.end());
   }
   for (const Connection& c : connections) ::close(c.fd);
 }

@@ -407,13 +407,17 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
         if (!checkpointed) {
           std::error_code ec;
           std::filesystem::create_directories(options.checkpoint_dir, ec);
-          if (ec) throw runtime_error("stopped at step ", done, " but cannot create ", options.checkpoint_dir, ": ", ec.message());
+          if (ec) {
+            throw runtime_error("stopped at step ", done, " but cannot create ", options.checkpoint_dir, ": ",
+                                ec.message());
+          }
           save_checkpoint(done);
         }
         result.checkpoint_path = ckpt_path;
       }
       log(concat("stopped at step ", done, " of ", total,
-                 ckpt_path.empty() ? " (no checkpoint: bitnet.checkpoint_dir is not set)" : "; checkpoint written to " + ckpt_path));
+                 ckpt_path.empty() ? " (no checkpoint: bitnet.checkpoint_dir is not set)"
+                                   : "; checkpoint written to " + ckpt_path));
       break;
     }
   }
