@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -188,6 +189,9 @@ void MetricsServer::stop() {
 }
 
 void MetricsServer::serve() {
+  // Named so that top -H and /proc/<pid>/task/*/comm show what it costs
+  // (bench/telemetry/metrics_scrape_load.sh reads it).
+  pthread_setname_np(pthread_self(), "sf-metrics");
   std::vector<Connection> connections;
   std::vector<pollfd> fds;
   const auto timeout = std::chrono::milliseconds(limits_.request_timeout_ms);
