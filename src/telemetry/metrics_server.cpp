@@ -251,6 +251,9 @@ void MetricsServer::serve() {
         c.fd = fd;
         c.accepted = Clock::now();
         c.deadline = c.accepted + timeout;
+        // A scraper sends its request right after connecting: read it now
+        // rather than after another trip through poll().
+        receive_some(c, limits_, registry_);
         connections.push_back(std::move(c));
       }
     }
