@@ -56,7 +56,8 @@ void write_file_atomic(const std::string& path, const void* data, size_t size) {
       const std::string why = std::strerror(errno);
       ::close(fd);
       ::unlink(tmp.c_str());
-      throw runtime_error("cannot write '", tmp, "': ", why);
+      throw runtime_error("cannot write '", path, "': ", why, " (the partial temporary '", tmp,
+                          "' was removed; an earlier '", path, "' is untouched)");
     }
     p += n;
     left -= static_cast<size_t>(n);

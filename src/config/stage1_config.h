@@ -122,6 +122,9 @@ struct OutputConfig {
   std::string metrics_file;     // "" = no Prometheus textfile
   std::string pushgateway_url;  // "" = no push
   int metrics_port = 0;         // 0 = no /metrics HTTP server
+  // The address /metrics listens on: loopback unless the user chooses to
+  // expose the run's figures (e.g. "0.0.0.0" for a Prometheus on another host).
+  std::string metrics_host = "127.0.0.1";
 };
 
 struct Stage1Config {

@@ -92,6 +92,7 @@ void visit_stage1_fields(Visitor& v, Config& c) {
   v.field("metrics_file", c.output.metrics_file);
   v.field("pushgateway_url", c.output.pushgateway_url);
   v.field("metrics_port", c.output.metrics_port);
+  v.field("metrics_host", c.output.metrics_host);
 }
 
 }  // namespace seedforge

@@ -105,6 +105,7 @@ void validate(const Stage1Config& config, const std::string& where) {
   check.at_least("hardware.threads", config.hardware.threads, 0);
 
   check.in_closed("output.metrics_port", config.output.metrics_port, 0, 65535);
+  if (config.output.metrics_host.empty()) check.fail("output.metrics_host must not be empty (127.0.0.1 = this machine only)");
   const std::string& url = config.output.pushgateway_url;
   if (!url.empty() && url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
     check.fail(concat("output.pushgateway_url must start with http:// or https://, got \"", url, "\""));

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "common/fault_point.h"
 #include "common/file_util.h"
 
 namespace seedforge {
@@ -32,12 +33,16 @@ void OutputFile::write(const void* data, size_t size) {
     const ssize_t n = ::write(fd_, p, left);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw runtime_error("cannot write '", tmp_path_, "': ", std::strerror(errno));
+      // The destructor removes the temporary as the exception unwinds.
+      throw runtime_error("cannot write '", path_, "': ", std::strerror(errno), " (the partial temporary '", tmp_path_,
+                          "' is removed; an earlier '", path_, "' is untouched)");
     }
     p += n;
     left -= static_cast<size_t>(n);
   }
   position_ += size;
+  // The fault tests stop a writer here, with a partial temporary on disk.
+  if (position_ == size && size > 0) fault_point("partial output");  // after the first piece
 }
 
 void OutputFile::write_zeros(size_t count) {

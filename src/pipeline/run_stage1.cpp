@@ -8,7 +8,11 @@
 
 #include "common/cpu_isa.h"
 #include "common/error.h"
+#include "common/fault_point.h"
 #include "common/file_util.h"
+#include "common/interrupt.h"
+#include "common/output_lock.h"
+#include "common/stale_temporaries.h"
 #include "common/text_format.h"
 #include "eval/documents.h"
 #include "eval/hellaswag.h"
@@ -28,6 +32,7 @@
 #include "train/options_from_config.h"
 #include "train/synthetic_data.h"
 #include "train/token_cache.h"
+#include "train/train_checkpoint.h"
 #include "train/train_data.h"
 #include "train/trainer.h"
 
@@ -76,12 +81,26 @@ std::string hex(uint64_t v) {
   return buf;
 }
 
-// Times a stage, logs its start and end, and records it in the report and metrics.
+// Times a stage, logs its start and end, and records it in the report and
+// metrics. A pending SIGINT/SIGTERM (interrupt.h) stops the run before the
+// next stage begins; the message says what is on disk at that point.
 class StageClock {
  public:
   StageClock(Stage1Report& report, MetricsRegistry& metrics) : report_(report), metrics_(metrics) {}
   template <typename F>
   auto run(const std::string& stage, F&& body) {
+    if (const int sig = interrupt_signal(); sig != 0) {
+      const std::string& output = report_.output;
+      const std::string message =
+          report_.output_bytes > 0
+              ? concat("stopped by ", signal_name(sig), " before the stage '", stage, "'; '", output,
+                       "' was written completely, its report was not")
+              : concat("stopped by ", signal_name(sig), " before the stage '", stage, "'; nothing was written under '",
+                       output, "'");
+      log_warn(message);
+      throw InterruptedError(sig, message);
+    }
+    fault_point(stage.c_str());
     log_info(concat("stage ", stage, ": start"));
     set_current_stage(metrics_, stage);
     const auto start = Clock::now();
@@ -148,6 +167,9 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   const std::string report_path = options.report_path.empty() ? output + ".report.json" : options.report_path;
   check_output_path_writable(report_path);
   if (!fs::exists(input)) throw input_error("input '", input, "' does not exist");
+  // One run per output at a time, held until this function returns; refused
+  // before anything (the log included) is touched.
+  const OutputLock lock(output);
   const std::string log_path = resolve_log_file(config, output);
   setup_logging(log_path, options.verbose);
 
@@ -160,12 +182,19 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   report.min_retention = 1.0 - config.constraints.max_accuracy_drop;
   log_info(concat("seedforge stage1: ", input, " -> ", output, " (", report.threads, " threads, BLAS ", blas_description(),
                   ", kernels up to ", isa_name(isa_ceiling()), ")"));
+  // Under the lock no other run writes these names: a temporary of a dead
+  // process is what a killed run left behind.
+  for (const std::string& path : {output, report_path}) {
+    for (const std::string& stale : remove_stale_temporaries(path)) {
+      log_warn(concat("removed ", stale, ", left by an earlier run that was killed while writing"));
+    }
+  }
 
   MetricsRegistry metrics;
   declare_stage1_metrics(metrics);
   std::unique_ptr<MetricsServer> server;
   if (config.output.metrics_port > 0) {
-    server = std::make_unique<MetricsServer>(metrics, config.output.metrics_port);
+    server = std::make_unique<MetricsServer>(metrics, config.output.metrics_port, config.output.metrics_host);
     log_info(concat("serving Prometheus metrics on http://", server->host(), ":", server->port(), "/metrics"));
   }
   StageClock stages(report, metrics);
@@ -207,6 +236,9 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   const std::vector<std::string> train_files = fine_tune ? resolve_train_text(config) : std::vector<std::string>{};
   train.resume = options.resume;
   if (train.checkpoint_dir.empty()) train.checkpoint_dir = output + ".checkpoints";
+  for (const std::string& stale : remove_stale_temporaries(checkpoint_file(train.checkpoint_dir))) {
+    log_warn(concat("removed ", stale, ", left by an earlier run that was killed while writing a checkpoint"));
+  }
   // Content in order (one file hashes as it always has, so older checkpoints still resume).
   uint64_t train_hash = 14695981039346656037ull;
   for (const std::string& f : train_files) train_hash = hash_path(f, train_hash);
@@ -275,6 +307,7 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
     hooks.log = [](const std::string& line) { log_info(line); };
     bool frozen = false;  // once frozen, later steps have nothing to check
     hooks.before_step = [&](int64_t step, int64_t total_steps) {
+      if (step == total_steps / 2) fault_point("fine-tuning");
       if (!frozen && step >= std::llround(config.bitnet.float_freeze_fraction * double(total_steps))) {
         encode_and_freeze_float_matrices(step);
         frozen = true;
@@ -294,7 +327,20 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
     hooks.on_eval = [](const ValidReport& v) {
       log_info(concat("validation at step ", v.step, ": top-1 ", fixed(v.top1, 5), ", perplexity ", fixed(v.perplexity, 4)));
     };
+    hooks.stop_requested = [] { return interrupt_signal() != 0; };
     const FinetuneResult result = finetune_bitnet(student, teacher ? teacher.get() : nullptr, data, train, hooks);
+    if (result.stopped_at > 0) {
+      const int sig = interrupt_signal();
+      const std::string message =
+          result.checkpoint_path.empty()
+              ? concat("stopped by ", signal_name(sig), " at step ", result.stopped_at, " of ", result.total_steps,
+                       "; no checkpoint was written; nothing was written under '", output, "'")
+              : concat("stopped by ", signal_name(sig), " at step ", result.stopped_at, " of ", result.total_steps,
+                       "; checkpoint written to '", result.checkpoint_path, "'; nothing was written under '", output,
+                       "'; rerun the same command with --resume to continue from step ", result.stopped_at);
+      log_warn(message);
+      throw InterruptedError(sig, message);
+    }
     report.train_steps = result.total_steps;
     report.train_tokens = result.train_tokens;
     report.train_seconds = result.train_seconds;

@@ -398,8 +398,28 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
     if (options.eval_every > 0 && done % options.eval_every == 0 && !data.valid_documents.empty()) {
       validate(done, lambda);
     }
-    if (options.checkpoint_every > 0 && (done % options.checkpoint_every == 0 || done == total)) save_checkpoint(done);
+    const bool checkpointed = options.checkpoint_every > 0 && (done % options.checkpoint_every == 0 || done == total);
+    if (checkpointed) save_checkpoint(done);
     if (hooks.on_step) hooks.on_step(report);
+    if (done < total && hooks.stop_requested && hooks.stop_requested()) {
+      result.stopped_at = done;
+      if (!ckpt_path.empty()) {
+        if (!checkpointed) {
+          std::error_code ec;
+          std::filesystem::create_directories(options.checkpoint_dir, ec);
+          if (ec) {
+            throw runtime_error("stopped at step ", done, " but cannot create ", options.checkpoint_dir, ": ",
+                                ec.message());
+          }
+          save_checkpoint(done);
+        }
+        result.checkpoint_path = ckpt_path;
+      }
+      log(concat("stopped at step ", done, " of ", total,
+                 ckpt_path.empty() ? " (no checkpoint: bitnet.checkpoint_dir is not set)"
+                                   : "; checkpoint written to " + ckpt_path));
+      break;
+    }
   }
   set_bitnet_lambda(student, 1.0);
   result.train_seconds = train_seconds;

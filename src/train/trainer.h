@@ -38,6 +38,11 @@ struct FinetuneHooks {
   // A parameter frozen here must also lose its gradient (grad().reset()),
   // else AdamW keeps moving it on its running moments.
   std::function<void(int64_t step, int64_t total_steps)> before_step;
+  // Polled after every optimizer step but the last: true stops the run there
+  // (an interrupt). A checkpoint of that step is written first when
+  // checkpoint_dir is set, whatever checkpoint_every says, so --resume
+  // continues from it.
+  std::function<bool()> stop_requested;
 };
 
 struct FinetuneResult {
@@ -49,6 +54,8 @@ struct FinetuneResult {
   double train_seconds = 0.0;  // optimizer steps of this run, without validation and checkpoints
   int64_t train_tokens = 0;    // tokens (inputs) processed by this run
   double tokens_per_second = 0.0;
+  int64_t stopped_at = 0;       // > 0: stop_requested() ended the run after this many steps
+  std::string checkpoint_path;  // where that step's checkpoint went ("" = none written)
 };
 
 // A frozen fp32 copy of a dense model, the distillation teacher.

@@ -70,6 +70,7 @@ TEST(Stage1Config, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(c.hardware.device, Device::kCpu);
   EXPECT_DOUBLE_EQ(c.hardware.max_vram_gb, 16.0);
   EXPECT_EQ(c.output.metrics_port, 0);
+  EXPECT_EQ(c.output.metrics_host, "127.0.0.1");  // loopback unless the user says otherwise
   EXPECT_NO_THROW(validate(c));
 }
 
@@ -85,7 +86,7 @@ TEST(Stage1Config, JsonHasEveryKeyUnderItsSection) {
   EXPECT_EQ(j["eval"].size(), 5u);
   EXPECT_EQ(j["constraints"].size(), 2u);
   EXPECT_EQ(j["hardware"].size(), 3u);
-  EXPECT_EQ(j["output"].size(), 4u);
+  EXPECT_EQ(j["output"].size(), 5u);
   EXPECT_EQ(j["bitnet"]["schedule"], "linear");
   EXPECT_EQ(j["encoding"]["float"], "seedlm");
   EXPECT_EQ(j["seedlm"]["K"], 16);
@@ -155,6 +156,7 @@ TEST(Stage1Config, EveryKeyRoundTripsWithNonDefaultValue) {
   c.output.metrics_file = "m.prom";
   c.output.pushgateway_url = "http://127.0.0.1:9091";
   c.output.metrics_port = 9100;
+  c.output.metrics_host = "0.0.0.0";
 
   const json written = to_json(c);
   const json defaults = to_json(default_stage1_config());
@@ -279,6 +281,8 @@ TEST(Stage1Config, OutOfRangeValuesNameTheKeyAndTheRange) {
       {R"({"hardware": {"threads": -2}})", "config.json: hardware.threads must be >= 0, got -2"},
       {R"({"output": {"metrics_port": 65536}})", "config.json: output.metrics_port must be in [0, 65535], got 65536"},
       {R"({"output": {"metrics_port": -1}})", "config.json: output.metrics_port must be in [0, 65535], got -1"},
+      {R"({"output": {"metrics_host": ""}})",
+       "config.json: output.metrics_host must not be empty (127.0.0.1 = this machine only)"},
       {R"({"output": {"pushgateway_url": "gw:9091"}})",
        "config.json: output.pushgateway_url must start with http:// or https://, got \"gw:9091\""},
   };

@@ -1,5 +1,7 @@
-// MetricsServer scraped over loopback, and push_to_gateway against a tiny
-// local httplib server standing in for a Pushgateway. 127.0.0.1 only.
+// MetricsServer scraped over loopback, fed malformed, oversized and slow
+// requests, and push_to_gateway against a tiny local httplib server standing
+// in for a Pushgateway. 127.0.0.1 only; every wait is bounded and nothing
+// asserts a duration.
 #include <gtest/gtest.h>
 
 #include <mutex>
@@ -10,6 +12,7 @@
 #include "common/error.h"
 #include "telemetry/metrics.h"
 #include "telemetry/metrics_server.h"
+#include "telemetry/raw_http_client.h"
 
 namespace seedforge {
 namespace {
@@ -76,6 +79,79 @@ TEST(MetricsServer, BusyPortIsARuntimeErrorNamingIt) {
       message_of([&] { MetricsServer second(registry, first.port()); }, ErrorKind::kRuntime);
   EXPECT_NE(what.find("127.0.0.1:" + std::to_string(first.port())), std::string::npos) << what;
   EXPECT_THROW(MetricsServer(registry, 70000), Error);
+}
+
+TEST(MetricsServer, AnswersBadRequestsAndKeepsServing) {
+  MetricsRegistry registry;
+  registry.set_gauge("seedforge_stage1_step", 3);
+  MetricsServer server(registry, 0);
+  const int port = server.port();
+  auto status_of = [&](const std::string& request) {
+    const std::string response = test::http_exchange(port, request);
+    return response.substr(0, response.find("\r\n"));
+  };
+  // Malformed request lines.
+  for (const std::string& bad : {std::string("garbage\r\n\r\n"), std::string("GET /metrics\r\n\r\n"),
+                                 std::string("GET /metrics HTTP/9.9\r\n\r\n"), std::string(" / HTTP/1.1\r\n\r\n"),
+                                 std::string("GET  /metrics HTTP/1.1\r\n\r\n"), std::string("\r\n\r\n"),
+                                 std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\n\n", 13)}) {
+    EXPECT_EQ(status_of(bad), "HTTP/1.1 400 Bad Request") << test::http_exchange(port, bad);
+  }
+  EXPECT_EQ(status_of("GET /other HTTP/1.1\r\n\r\n"), "HTTP/1.1 404 Not Found");
+  EXPECT_EQ(status_of("DELETE /metrics HTTP/1.1\r\n\r\n"), "HTTP/1.1 405 Method Not Allowed");
+  EXPECT_EQ(status_of("POST /metrics HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n"), "HTTP/1.1 413 Payload Too Large");
+  EXPECT_EQ(status_of("GET /metrics HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"), "HTTP/1.1 413 Payload Too Large");
+  // Headers past the limit: 431 (or a reset, when the kernel drops our unread
+  // remainder first); either way the server goes on.
+  const std::string huge = "GET /metrics HTTP/1.1\r\nX-Filler: " + std::string(100000, 'a') + "\r\n\r\n";
+  const std::string status = status_of(huge);
+  EXPECT_TRUE(status.empty() || status == "HTTP/1.1 431 Request Header Fields Too Large") << status;
+  // HEAD, a query string and Content-Length: 0 are fine.
+  const std::string head = test::http_exchange(port, "HEAD /metrics HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(head.substr(0, 15), "HTTP/1.1 200 OK") << head;
+  EXPECT_EQ(head.find("seedforge_stage1_step"), std::string::npos) << head;
+  EXPECT_EQ(status_of("GET /metrics?x=1 HTTP/1.1\r\nContent-Length: 0\r\n\r\n"), "HTTP/1.1 200 OK");
+
+  const std::string ok = test::http_exchange(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(ok.substr(0, 15), "HTTP/1.1 200 OK") << ok;
+  EXPECT_NE(ok.find("\r\n\r\n" + registry.render_text()), std::string::npos) << ok;
+}
+
+TEST(MetricsServer, SlowAndIdleClientsDoNotHoldUpScrapes) {
+  MetricsRegistry registry;
+  registry.set_gauge("seedforge_stage1_step", 7);
+  MetricsServer::Limits limits;
+  limits.request_timeout_ms = 500;
+  limits.max_connections = 16;
+  MetricsServer server(registry, 0, "127.0.0.1", limits);
+  // More silent connections than the server keeps, a client that sends a
+  // request one byte at a time, and one that never reads its answer.
+  std::vector<test::LoopbackSocket> idle;
+  for (int i = 0; i < 40; ++i) idle.emplace_back(server.port());
+  test::LoopbackSocket trickle(server.port());
+  ASSERT_GE(trickle.fd(), 0);
+  ASSERT_TRUE(trickle.send_all("G"));
+  ASSERT_TRUE(trickle.send_all("E"));
+  test::LoopbackSocket no_reader(server.port());
+  ASSERT_TRUE(no_reader.send_all("GET /metrics HTTP/1.1\r\n\r\n"));
+
+  // A scrape is still answered in full, and a hundred more after it.
+  for (int i = 0; i < 100; ++i) {
+    const std::string ok = test::http_exchange(server.port(), "GET /metrics HTTP/1.1\r\n\r\n");
+    ASSERT_EQ(ok.substr(0, 15), "HTTP/1.1 200 OK") << i << ": " << ok;
+    ASSERT_NE(ok.find("seedforge_stage1_step 7\n"), std::string::npos) << ok;
+  }
+  // The slow ones are closed by the server, not left open forever.
+  for (auto& socket : idle) EXPECT_TRUE(socket.closed_by_peer_within(10000));
+  trickle.send_all("T");
+  EXPECT_TRUE(trickle.closed_by_peer_within(10000));
+}
+
+TEST(MetricsServer, ListensOnTheGivenHost) {
+  MetricsRegistry registry;
+  MetricsServer any(registry, 0, "0.0.0.0");  // all interfaces, loopback included
+  EXPECT_EQ(any.host(), "0.0.0.0");
+  EXPECT_EQ(test::http_exchange(any.port(), "GET /metrics HTTP/1.1\r\n\r\n").substr(0, 15), "HTTP/1.1 200 OK");
 }
 
 // A stand-in Pushgateway recording each PUT.

@@ -117,8 +117,8 @@ TEST(Trainer, GradientAccumulationEqualsALargerBatch) {
     big.max_steps = accum.max_steps = 3;
     big.lr = accum.lr = lr;
     std::vector<double> norms_big, norms_accum;
-    const auto rb = train(big, {nullptr, [&](const StepReport& r) { norms_big.push_back(r.grad_norm); }, nullptr, nullptr});
-    const auto ra = train(accum, {nullptr, [&](const StepReport& r) { norms_accum.push_back(r.grad_norm); }, nullptr, nullptr});
+    const auto rb = train(big, {nullptr, [&](const StepReport& r) { norms_big.push_back(r.grad_norm); }, nullptr, nullptr, nullptr});
+    const auto ra = train(accum, {nullptr, [&](const StepReport& r) { norms_accum.push_back(r.grad_norm); }, nullptr, nullptr, nullptr});
     ASSERT_EQ(rb.losses.size(), 3u);
     const size_t compared = lr == 0.0 ? 3 : 1;
     for (size_t i = 0; i < compared; ++i) {
@@ -141,14 +141,14 @@ TEST(Trainer, ResumeAfterACheckpointContinuesWithIdenticalLosses) {
   ck.checkpoint_dir = dir.path();
   EXPECT_THROW(train(ck, {nullptr, [](const StepReport& r) {
                            if (r.step == 4) throw std::runtime_error("simulated crash");
-                         }, nullptr, nullptr}),
+                         }, nullptr, nullptr, nullptr}),
                std::runtime_error);
   ASSERT_TRUE(std::filesystem::exists(checkpoint_file(dir.path())));
 
   TrainOptions resume = ck;
   resume.resume = true;
   std::vector<std::string> logs;
-  const FinetuneResult resumed = train(resume, {[&](const std::string& l) { logs.push_back(l); }, nullptr, nullptr, nullptr});
+  const FinetuneResult resumed = train(resume, {[&](const std::string& l) { logs.push_back(l); }, nullptr, nullptr, nullptr, nullptr});
   EXPECT_EQ(resumed.start_step, 3);
   ASSERT_EQ(resumed.losses.size(), 6u);
   for (size_t i = 0; i < 6; ++i) EXPECT_EQ(resumed.losses[i], straight.losses[i]) << "step " << i;
@@ -176,7 +176,7 @@ TEST(Trainer, CachedTeacherGivesIdenticalLosses) {
   TrainOptions uncached = o;
   uncached.teacher_cache_mb = 0;
   std::vector<std::string> logs;
-  const auto cached = train(o, {[&](const std::string& l) { logs.push_back(l); }, nullptr, nullptr, nullptr});
+  const auto cached = train(o, {[&](const std::string& l) { logs.push_back(l); }, nullptr, nullptr, nullptr, nullptr});
   const auto plain = train(uncached);
   bool said = false;
   for (const auto& l : logs) said = said || l.find("caching the teacher") != std::string::npos;
@@ -189,7 +189,7 @@ TEST(Trainer, CachedTeacherGivesIdenticalLosses) {
   TrainOptions partial = o;
   partial.teacher_cache_mb = 1;
   std::vector<std::string> partial_logs;
-  const auto part = train(partial, {[&](const std::string& l) { partial_logs.push_back(l); }, nullptr, nullptr, nullptr});
+  const auto part = train(partial, {[&](const std::string& l) { partial_logs.push_back(l); }, nullptr, nullptr, nullptr, nullptr});
   bool said_partial = false;
   for (const auto& l : partial_logs) said_partial = said_partial || l.find("log-probabilities of 16 of ") != std::string::npos;
   EXPECT_TRUE(said_partial);

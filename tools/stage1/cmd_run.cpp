@@ -1,10 +1,12 @@
 // stage1 --input raw.ckpt --output model.stage1.pt [--config config.json]:
 // the Stage-1 pipeline. Exit 0 when the constraints hold, 3 when the output
-// was written but a constraint failed.
+// was written but a constraint failed, 130/143 when SIGINT/SIGTERM stopped it
+// (after a fine-tuning checkpoint; --resume continues).
 #include <iostream>
 
 #include "commands.h"
 #include "common/error.h"
+#include "common/interrupt.h"
 #include "config/stage1_config.h"
 #include "pipeline/plan_stage1.h"
 #include "pipeline/run_stage1.h"
@@ -15,7 +17,7 @@ namespace {
 struct RunArgs {
   std::string input, output, config, report;
   bool resume = false, dry_run = false;
-  std::string metrics_file, pushgateway;
+  std::string metrics_file, pushgateway, metrics_host;
   int metrics_port = -1;
 };
 }  // namespace
@@ -29,8 +31,10 @@ void add_run_options(CLI::App& app) {
   app.add_flag("--resume", args->resume, "Continue fine-tuning from the last checkpoint of an interrupted run");
   app.add_flag("--dry-run", args->dry_run, "Load and plan only: stages, codecs, estimated size, memory and time");
   app.add_option("--metrics-file", args->metrics_file, "Write final Prometheus metrics here (textfile collector)");
-  app.add_option("--metrics-port", args->metrics_port, "Serve /metrics on 127.0.0.1:PORT during the run")
+  app.add_option("--metrics-port", args->metrics_port, "Serve /metrics on HOST:PORT during the run (see --metrics-host)")
       ->check(CLI::Range(0, 65535));
+  app.add_option("--metrics-host", args->metrics_host,
+                 "Address /metrics listens on; default 127.0.0.1 (this machine only), 0.0.0.0 exposes it to the network");
   app.add_option("--pushgateway", args->pushgateway, "Push final metrics to this Prometheus Pushgateway URL");
   app.final_callback([args, &app] {
     if (app.get_subcommands().size() > 0) return;  // a subcommand ran instead
@@ -41,6 +45,7 @@ void add_run_options(CLI::App& app) {
     if (!args->metrics_file.empty()) config.output.metrics_file = args->metrics_file;
     if (!args->pushgateway.empty()) config.output.pushgateway_url = args->pushgateway;
     if (args->metrics_port >= 0) config.output.metrics_port = args->metrics_port;
+    if (!args->metrics_host.empty()) config.output.metrics_host = args->metrics_host;
     if (global_options().threads > 0) config.hardware.threads = global_options().threads;
     validate(config, args->config.empty() ? "defaults" : args->config);
     if (args->dry_run) {
@@ -48,6 +53,9 @@ void add_run_options(CLI::App& app) {
       std::cout << plan_markdown(plan);
       return;
     }
+    // Ctrl-C or SIGTERM: stop at the next fine-tuning step or stage boundary
+    // with a checkpoint instead of dying mid-write (exit 130 / 143).
+    install_interrupt_handlers();
     Stage1RunOptions options;
     options.report_path = args->report;
     options.resume = args->resume;

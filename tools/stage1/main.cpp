@@ -1,11 +1,13 @@
 // stage1: the seedforge command-line tool. A thin main: parse flags, call one
 // library function per subcommand, map errors to exit codes:
 //   0 success, 1 failure, 2 usage or config error, 3 output written but a
-//   Stage-1 constraint failed.
+//   Stage-1 constraint failed, 128 + signal when SIGINT (130) or SIGTERM (143)
+//   stopped a run at a safe point.
 #include <iostream>
 
 #include "commands.h"
 #include "common/error.h"
+#include "common/interrupt.h"
 #include "runtime/threads.h"
 
 namespace seedforge::cli {
@@ -45,6 +47,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
+  } catch (const InterruptedError& e) {
+    std::cerr << "interrupted: " << e.what() << "\n";
+    return 128 + e.signal();
   } catch (const Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return e.kind() == ErrorKind::kUsage ? 2 : 1;
