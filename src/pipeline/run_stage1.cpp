@@ -167,6 +167,11 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   const std::string report_path = options.report_path.empty() ? output + ".report.json" : options.report_path;
   check_output_path_writable(report_path);
   if (!fs::exists(input)) throw input_error("input '", input, "' does not exist");
+  const Isa isa = isa_ceiling();  // a bad SEEDFORGE_ISA is a usage error
+  TrainOptions train = train_options_from_config(config);
+  const bool fine_tune = train.max_steps > 0 || train.epochs > 0;
+  // Expanded (and checked against the evaluation text) only when fine-tuning reads it.
+  const std::vector<std::string> train_files = fine_tune ? resolve_train_text(config) : std::vector<std::string>{};
   // One run per output at a time, held until this function returns; refused
   // before anything (the log included) is touched.
   const OutputLock lock(output);
@@ -181,7 +186,7 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   report.target_compression_ratio = config.constraints.target_compression_ratio;
   report.min_retention = 1.0 - config.constraints.max_accuracy_drop;
   log_info(concat("seedforge stage1: ", input, " -> ", output, " (", report.threads, " threads, BLAS ", blas_description(),
-                  ", kernels up to ", isa_name(isa_ceiling()), ")"));
+                  ", kernels up to ", isa_name(isa), ")"));
   // Under the lock no other run writes these names: a temporary of a dead
   // process is what a killed run left behind.
   for (const std::string& path : {output, report_path}) {
@@ -230,10 +235,6 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
     }
   }
 
-  TrainOptions train = train_options_from_config(config);
-  const bool fine_tune = train.max_steps > 0 || train.epochs > 0;
-  // Expanded (and checked against the evaluation text) only when fine-tuning reads it.
-  const std::vector<std::string> train_files = fine_tune ? resolve_train_text(config) : std::vector<std::string>{};
   train.resume = options.resume;
   if (train.checkpoint_dir.empty()) train.checkpoint_dir = output + ".checkpoints";
   for (const std::string& stale : remove_stale_temporaries(checkpoint_file(train.checkpoint_dir))) {

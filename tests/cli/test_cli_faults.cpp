@@ -199,6 +199,17 @@ TEST(CliFaults, BadInputIsRefusedWithAClearMessage) {
   run("wrong-config-type", run_args(test::stories_model(), w.output, w.dir.file("type.json")));
   run("config-out-of-range", run_args(test::stories_model(), w.output, w.dir.file("range.json")));
   run("missing-output-folder", run_args(test::stories_model(), w.dir.file("no/such/m.stage1.pt"), w.config));
+  test::write_text(w.dir.file("no-train.json"),
+                   R"({"bitnet": {"max_steps": 2, "train_text": [")" + w.dir.file("nowhere.txt") + R"("]}})");
+  run("missing-train-text", run_args(test::stories_model(), w.output, w.dir.file("no-train.json")));
+  // A folder over the TinyStories texts takes valid.txt, the default eval.text, in.
+  test::write_text(w.dir.file("eval-train.json"),
+                   R"({"bitnet": {"max_steps": 2, "train_text": [")" + data_path("text/tinystories") + R"("]}})");
+  run("train-text-is-eval-text", run_args(test::stories_model(), w.output, w.dir.file("eval-train.json")));
+  {
+    const auto r = test::run_command("SEEDFORGE_ISA=sse9 " + test::stage1_binary() + " " + w.args());
+    expect_case("unsupported-isa", r.exit_code, r.output, w.output);
+  }
 
   fs::create_directory(w.dir.file("ro"));
   fs::permissions(w.dir.file("ro"), fs::perms::owner_read | fs::perms::owner_exec);
