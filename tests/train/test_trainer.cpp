@@ -168,6 +168,23 @@ TEST(Trainer, ResumeAfterACheckpointContinuesWithIdenticalLosses) {
   EXPECT_NE(error_of([&] { train(missing); }).find("no checkpoint to resume from"), std::string::npos);
 }
 
+// Losses of a cached-teacher run against an uncached one. With the AVX2
+// attention kernel the step is bitwise reproducible and so must the losses be.
+// With libtorch's GEMM-form attention (SEEDFORGE_ISA=generic, or a CPU without
+// AVX2) 2 of the 42 steps differ in the last bit, single-threaded too, while
+// the teacher's log-probabilities of a window are bitwise the same whatever
+// window shares its batch (checked over all 154 windows): the student's step
+// itself is not bitwise reproducible there, so the bound is fp32 rounding.
+static void expect_same_losses(const std::vector<double>& a, const std::vector<double>& b) {
+  for (size_t i = 0; i < b.size(); ++i) {
+    if (attention_kernel_available()) {
+      EXPECT_EQ(a[i], b[i]) << "step " << i;
+    } else {
+      EXPECT_NEAR(a[i], b[i], 1e-6 * std::abs(b[i])) << "step " << i;
+    }
+  }
+}
+
 TEST(Trainer, CachedTeacherGivesIdenticalLosses) {
   // Enough steps for a second epoch, where the cached log-probabilities are read back.
   TrainOptions o = small_options();
@@ -182,7 +199,7 @@ TEST(Trainer, CachedTeacherGivesIdenticalLosses) {
   for (const auto& l : logs) said = said || l.find("caching the teacher") != std::string::npos;
   EXPECT_TRUE(said);
   ASSERT_EQ(cached.losses.size(), plain.losses.size());
-  for (size_t i = 0; i < plain.losses.size(); ++i) EXPECT_EQ(cached.losses[i], plain.losses[i]) << "step " << i;
+  expect_same_losses(cached.losses, plain.losses);
 
   // A budget of 1 MiB holds 16 windows of 32 x 512 fp32 log-probabilities: those
   // are cached, the teacher runs again for the rest; the losses are the same.
@@ -194,7 +211,7 @@ TEST(Trainer, CachedTeacherGivesIdenticalLosses) {
   for (const auto& l : partial_logs) said_partial = said_partial || l.find("log-probabilities of 16 of ") != std::string::npos;
   EXPECT_TRUE(said_partial);
   ASSERT_EQ(part.losses.size(), plain.losses.size());
-  for (size_t i = 0; i < plain.losses.size(); ++i) EXPECT_EQ(part.losses[i], plain.losses[i]) << "step " << i;
+  expect_same_losses(part.losses, plain.losses);
 }
 
 TEST(Trainer, ZeroStepsIsPlainTernaryRounding) {
