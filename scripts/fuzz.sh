@@ -13,12 +13,13 @@
 # default ../shared/data; never committed), a tiny SentencePiece model trained
 # with spm_train on its text, the configs/ folder, and fuzz/seeds/<target>.
 # Inputs that once crashed a target live in fuzz/regressions/<target>/ and are
-# replayed first; a failing replay fails the run.
+# replayed with the seeds before any mutation; a failing replay fails the run.
 #
 # Outside CI each target's corpus grows in build-fuzz/fuzz-corpus/<target>
 # across runs. Crashes are written to build-fuzz/fuzz-crashes/<target>/; the
 # script prints, per target, the executions, seconds and crashes, and exits 1
-# when any target crashed. FUZZ_JOBS (default 2) sets build parallelism.
+# when any target crashed. FUZZ_JOBS (default 2) sets build parallelism,
+# FUZZ_PARALLEL how many targets run at once (default 1; 2 with --ci).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -56,6 +57,8 @@ cmake --build "$BUILD" -j "$JOBS" --target make_seeds "${TARGETS[@]}"
 echo "fuzz build: $(( $(date +%s) - build_start )) s"
 [ "$MODE" = build ] && exit 0
 
+after_build=$(date +%s)
+
 # --- seed corpora ------------------------------------------------------------
 SEEDS=$BUILD/fuzz-seeds
 rm -rf "$SEEDS"
@@ -92,29 +95,16 @@ done
 # --- run -------------------------------------------------------------------------
 # -rss_limit_mb: readers must refuse sizes they cannot back with the file, so a
 # few hundred MB is plenty; -timeout: one input taking seconds is a hang.
+# Committed regression inputs and the seeds are part of the corpus, which
+# libFuzzer runs in full before it mutates anything: a regression that comes
+# back fails the target at once.
 FLAGS=(-rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -print_funcs=0)
-RESULTS=()
-failed=0
-step_start=$(date +%s)
-for t in "${TARGETS[@]}"; do
-  bin=$BUILD/fuzz/$t
-  crashes=$BUILD/fuzz-crashes/$t
-  regressions=$ROOT/fuzz/regressions/$t
+mkdir -p "$BUILD/fuzz-logs"
+
+run_target() {  # run_target TARGET: fuzzes it, writes TARGET.result (one summary line)
+  local t=$1 bin=$BUILD/fuzz/$1 crashes=$BUILD/fuzz-crashes/$1 regressions=$ROOT/fuzz/regressions/$1
+  local log=$BUILD/fuzz-logs/$1.log corpus seconds rc=0 before found took start execs
   mkdir -p "$crashes"
-  log=$BUILD/fuzz-logs/$t.log
-  mkdir -p "$(dirname "$log")"
-  : > "$log"
-
-  # Replay: every committed input that once crashed must now pass.
-  if [ -d "$regressions" ] && [ -n "$(ls -A "$regressions")" ]; then
-    if ! "$bin" "${FLAGS[@]}" "$regressions"/* >> "$log" 2>&1; then
-      echo "$t: a regression input fails again (see $log)"
-      RESULTS+=("$t replay FAILED")
-      failed=1
-      continue
-    fi
-  fi
-
   if [ "$MODE" = ci ]; then
     corpus=$(mktemp -d)
     seconds=$CI_SECONDS
@@ -123,24 +113,41 @@ for t in "${TARGETS[@]}"; do
     mkdir -p "$corpus"
     seconds=$SECONDS_PER_TARGET
   fi
-  dirs=("$corpus" "$SEEDS/$t")
+  local dirs=("$corpus" "$SEEDS/$t")
   [ -d "$regressions" ] && dirs+=("$regressions")
   before=$(find "$crashes" -type f | wc -l)
   start=$(date +%s)
-  rc=0
-  "$bin" "${FLAGS[@]}" -max_total_time="$seconds" -artifact_prefix="$crashes/" "${dirs[@]}" >> "$log" 2>&1 || rc=$?
+  "$bin" "${FLAGS[@]}" -max_total_time="$seconds" -artifact_prefix="$crashes/" "${dirs[@]}" > "$log" 2>&1 || rc=$?
   took=$(( $(date +%s) - start ))
   [ "$MODE" = ci ] && rm -rf "$corpus"
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
   found=$(( $(find "$crashes" -type f | wc -l) - before ))
+  local line
+  line=$(printf '%-24s %10s execs %5s s %3s crashes' "$t" "${execs:-?}" "$took" "$found")
   if [ "$rc" -ne 0 ] || [ "$found" -gt 0 ]; then
-    failed=1
-    grep -m1 -E '^==[0-9]+==ERROR|runtime error|deadly signal|terminate called|timeout after' "$log" | sed "s/^/$t: /" || true
+    line+="  FAILED: $(grep -m1 -E '^==[0-9]+==ERROR|runtime error|deadly signal|terminate called|timeout after|out-of-memory' "$log" | cut -c1-160 || true)"
   fi
-  RESULTS+=("$(printf '%-24s %10s execs %5s s %3s crashes' "$t" "${execs:-?}" "$took" "$found")")
+  echo "$line" > "$BUILD/fuzz-logs/$t.result"
+}
+
+# Targets run -j1 by default (the cores are shared with builds); CI runs two
+# at a time, one per core, to keep the step short.
+PARALLEL=${FUZZ_PARALLEL:-1}
+[ "$MODE" = ci ] && PARALLEL=${FUZZ_PARALLEL:-2}
+step_start=$(date +%s)
+for t in "${TARGETS[@]}"; do
+  rm -f "$BUILD/fuzz-logs/$t.result"
+  while [ "$(jobs -rp | wc -l)" -ge "$PARALLEL" ]; do wait -n || true; done
+  run_target "$t" &
 done
+wait
 
 echo
-echo "fuzzing ($MODE, $(( $(date +%s) - step_start )) s in all):"
-printf '  %s\n' "${RESULTS[@]}"
+echo "fuzzing ($MODE): seeds $(( step_start - after_build )) s, targets $(( $(date +%s) - step_start )) s:"
+failed=0
+for t in "${TARGETS[@]}"; do
+  result=$(cat "$BUILD/fuzz-logs/$t.result" 2>/dev/null || echo "$t: no result (see $BUILD/fuzz-logs/$t.log)")
+  echo "  $result"
+  case "$result" in *FAILED*|*"no result"*) failed=1 ;; esac
+done
 [ "$failed" -eq 0 ] || { echo "crashes in $BUILD/fuzz-crashes, logs in $BUILD/fuzz-logs"; exit 1; }
