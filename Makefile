@@ -13,7 +13,7 @@ OMP_WAIT_POLICY ?= PASSIVE
 export OMP_WAIT_POLICY
 CMAKE_FLAGS ?=
 
-.PHONY: deps configure build demo test test-all bench clean
+.PHONY: deps configure build demo test test-all bench fuzz fuzz-ci clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -43,6 +43,15 @@ test-all: build
 
 bench: build
 	@for b in $(BUILD)/bench/*/bench_*; do [ -x "$$b" ] && "$$b"; done
+
+# libFuzzer targets (clang, ASan + UBSan) in build-fuzz/: FUZZ_SECONDS per
+# target; fuzz-ci replays the regression inputs and fuzzes each briefly.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@bash scripts/fuzz.sh --seconds $(FUZZ_SECONDS)
+
+fuzz-ci: deps
+	@bash scripts/fuzz.sh --ci
 
 clean:
 	rm -rf $(BUILD)

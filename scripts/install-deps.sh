@@ -13,6 +13,7 @@ PACKAGES=(
   libsentencepiece-dev sentencepiece
   libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -77,7 +77,7 @@ ModelConfig parse_hf_config(const std::string& json_text, const std::string& whe
   json j;
   try {
     j = json::parse(json_text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number beyond double (1e605)
     throw input_error(where, ": not valid JSON: ", e.what());
   }
   if (!j.is_object()) throw input_error(where, ": expected a JSON object at the top level");

@@ -1,6 +1,7 @@
 // Reading and writing .stage1.pt files (layout in stage1_file.h and docs/FORMAT.md).
 #include "pipeline/stage1_file.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <string_view>
 
@@ -271,9 +272,14 @@ Stage1File read_stage1_file(const std::string& path) {
     t.name = key.as_string();
     const std::string field = "tensors." + t.name;
     t.codec = r.string(entry, "codec", field);
+    int64_t numel = 1;
     for (const PtValue& s : r.at(entry, "shape", field).items()) {
       if (!s.is(PtValue::Kind::kInt) || s.as_int() < 0) throw input_error("'", path, "': ", field, ".shape holds a non-size");
       t.shape.push_back(s.as_int());
+      // Checked here so that numel() and the payload sizes derived from it cannot overflow.
+      if (__builtin_mul_overflow(numel, s.as_int(), &numel) || numel > kStage1MaxTensorElements) {
+        throw input_error("'", path, "': ", field, ".shape describes more than 2^40 values");
+      }
     }
     if (t.codec == "seedlm") {
       t.scale = r.tensor(entry, "scale", field);
@@ -315,13 +321,19 @@ torch::Tensor decode_stage1_tensor(const Stage1Tensor& t, const SeedLMParams& se
     if (t.payload.scalar_type() != torch::kUInt8) throw input_error(what, ": payload must be uint8");
     return t.payload.contiguous();
   };
-  auto out = torch::empty({n}, torch::kFloat32);
+  // Every branch checks the payload's size against the shape before allocating
+  // anything of the shape's size: a corrupt shape must not cost its memory.
+  torch::Tensor out;
   if (t.codec == "seedlm") {
     check_scale(1, 1);
     SeedLMTensor enc;
     enc.scale = t.scale.item<float>();
     enc.n_values = n;
     auto bytes = payload_u8();
+    if (bytes.numel() != seedlm_stream_bytes(n, seedlm)) {
+      throw input_error(what, ": payload holds ", bytes.numel(), " bytes, the shape needs ", seedlm_stream_bytes(n, seedlm));
+    }
+    out = torch::empty({n}, torch::kFloat32);
     enc.bits.assign(bytes.data_ptr<uint8_t>(), bytes.data_ptr<uint8_t>() + bytes.numel());
     try {
       seedlm_decode(enc, seedlm, out.data_ptr<float>());
@@ -338,6 +350,9 @@ torch::Tensor decode_stage1_tensor(const Stage1Tensor& t, const SeedLMParams& se
       check_scale(1, rows, true);
     }
     auto bytes = payload_u8();
+    if (bytes.numel() != trits_base3_bytes(n)) {
+      throw input_error(what, ": payload holds ", bytes.numel(), " bytes, the shape needs ", trits_base3_bytes(n));
+    }
     std::vector<int8_t> trits(static_cast<size_t>(n));
     try {
       unpack_trits_base3(bytes.data_ptr<uint8_t>(), static_cast<size_t>(bytes.numel()), n, trits.data());
@@ -349,7 +364,9 @@ torch::Tensor decode_stage1_tensor(const Stage1Tensor& t, const SeedLMParams& se
     if (t.scale_group > 0) {
       BitNetOptions grouped;  // how BitLinear spread these scales
       grouped.per_row_scale = true;
-      grouped.scale_group = t.scale_group;
+      // A group wider than the row is one scale per row; spreading by the stored
+      // width instead would allocate rows x scale_group values (2^40 in a corrupt file).
+      grouped.scale_group = std::min(t.scale_group, cols);
       scale = spread_scale(scale.view({rows, -1}), cols, grouped);
     } else {
       scale = t.scale.numel() == 1 ? scale.view({1, 1}) : scale.view({rows, 1});

@@ -39,6 +39,10 @@ constexpr const char* kStage1FormatName = "seedforge.stage1";
 // older readers open them; this reader reads both.
 constexpr int64_t kStage1FormatVersion = 2;
 
+// The reader refuses shapes with more values than this (no real tensor comes
+// near it), so that sizes derived from a shape never overflow.
+constexpr int64_t kStage1MaxTensorElements = int64_t(1) << 40;
+
 // One stored tensor. `payload` is bits (seedlm), packed (ternary) or data (int8/raw).
 struct Stage1Tensor {
   std::string name;

@@ -332,6 +332,10 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_tokenizer_json(const std::strin
     const json normalizer = root.contains("normalizer") ? root["normalizer"] : json();
     std::vector<json> normalizers;
     if (type_of(normalizer) == "Sequence") {
+      // Checked first: operator[] on a const json reads out of bounds for a missing key.
+      if (!normalizer.contains("normalizers") || !normalizer["normalizers"].is_array()) {
+        throw input_error("normalizer Sequence has no \"normalizers\" array");
+      }
       for (const json& n : normalizer["normalizers"]) normalizers.push_back(n);
     } else if (!normalizer.is_null()) {
       normalizers.push_back(normalizer);
@@ -345,6 +349,9 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_tokenizer_json(const std::strin
     const json pre = root.contains("pre_tokenizer") ? root["pre_tokenizer"] : json();
     std::vector<json> steps;
     if (type_of(pre) == "Sequence") {
+      if (!pre.contains("pretokenizers") || !pre["pretokenizers"].is_array()) {
+        throw input_error("pre_tokenizer Sequence has no \"pretokenizers\" array");
+      }
       for (const json& p : pre["pretokenizers"]) steps.push_back(p);
     } else if (!pre.is_null()) {
       steps.push_back(pre);

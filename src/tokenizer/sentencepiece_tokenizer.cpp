@@ -44,6 +44,24 @@ std::vector<std::string> module_candidates() {
 void append_ids(void* ctx, const int32_t* ids, size_t n) { static_cast<std::vector<int32_t>*>(ctx)->assign(ids, ids + n); }
 void append_bytes(void* ctx, const char* bytes, size_t n) { static_cast<std::string*>(ctx)->append(bytes, n); }
 
+// dlopen flags for the module. RTLD_DEEPBIND keeps libsentencepiece's bundled
+// protobuf apart from libtorch's (spm_module_api.h), but ASan's runtime aborts
+// on it (google/sanitizers#611), so sanitizer builds go without: safe in
+// processes without libtorch (the tokenizer tests and fuzz target), which are
+// the ones that load the module under ASan.
+#if defined(__SANITIZE_ADDRESS__)
+#define SEEDFORGE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SEEDFORGE_ASAN 1
+#endif
+#endif
+#ifdef SEEDFORGE_ASAN
+constexpr int kModuleDlopenFlags = RTLD_NOW | RTLD_LOCAL;
+#else
+constexpr int kModuleDlopenFlags = RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND;
+#endif
+
 const SentencePieceTokenizer::Module* load_module_once(const std::string& where) {
   static std::mutex mutex;
   static SentencePieceTokenizer::Module module;
@@ -57,7 +75,7 @@ const SentencePieceTokenizer::Module* load_module_once(const std::string& where)
       tried += " " + path + " (missing)";
       continue;
     }
-    lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    lib = dlopen(path.c_str(), kModuleDlopenFlags);
     if (lib != nullptr) break;
     tried += " " + path + " (" + dlerror() + ")";
   }

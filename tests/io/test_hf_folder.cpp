@@ -98,6 +98,8 @@ TEST(HfConfig, ErrorsNameFieldAndFile) {
   test::expect_input_error([&] { parse_hf_config(with("head_dim", 128), "c"); }, {"head_dim"});
   test::expect_input_error([&] { parse_hf_config(with("num_key_value_heads", 5), "c"); }, {"n_kv_heads 5"});
   test::expect_input_error([&] { parse_hf_config("{\"hidden_size\": ", "c"); }, {"not valid JSON"});
+  // Found by fuzz_hf_config: a number beyond double escaped as nlohmann's out_of_range.
+  test::expect_input_error([&] { parse_hf_config("{\"rms_norm_eps\": 1e605}", "c"); }, {"not valid JSON", "1e605"});
   nlohmann::json no_arch = nlohmann::json::parse(kTinyLlama);
   no_arch.erase("architectures");
   EXPECT_EQ(parse_hf_config(no_arch.dump(), "c").architecture, "llama");  // model_type suffices

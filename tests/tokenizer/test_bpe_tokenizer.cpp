@@ -321,6 +321,10 @@ TEST(BpeTokenizer, RejectsUnsupportedTokenizerJson) {
   EXPECT_NE(load_error(with("pre_tokenizer", {{"type", "Whitespace"}})).find("pre_tokenizer 'Whitespace'"),
             std::string::npos);
   EXPECT_NE(load_error(with("decoder", {{"type", "Metaspace"}})).find("decoder 'Metaspace'"), std::string::npos);
+  // Found by fuzz_tokenizer_json: a Sequence without its list was read out of bounds.
+  EXPECT_NE(load_error(with("normalizer", {{"type", "Sequence"}})).find("\"normalizers\" array"), std::string::npos);
+  EXPECT_NE(load_error(with("pre_tokenizer", {{"type", "Sequence"}, {"pretokenizers", 3}})).find("\"pretokenizers\" array"),
+            std::string::npos);
   json unknown_split = split_step(SplitPattern::kGpt2);
   unknown_split["pattern"]["Regex"] = "\\w+";
   EXPECT_NE(load_error(with("pre_tokenizer", unknown_split)).find("\\w+"), std::string::npos);
