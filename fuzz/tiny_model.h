@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "io/io_test_model.h"
 #include "model/model_config.h"
 #include "model/transformer.h"
 
@@ -14,41 +15,18 @@ namespace seedforge::fuzz {
 
 // A 2-layer Llama with grouped-query attention and an untied classifier.
 inline ModelConfig tiny_model_config() {
-  ModelConfig c;
+  ModelConfig c = test::tiny_config(/*tied=*/false);
   c.dim = 8;
   c.hidden_dim = 16;
-  c.n_layers = 2;
   c.n_heads = 2;
   c.n_kv_heads = 1;
   c.vocab_size = 16;
   c.max_seq_len = 32;
-  c.tie_embeddings = false;
   return c;
 }
 
 // Canonical Hugging Face names, fp32, seeded random values.
-inline StateDict tiny_model_weights(const ModelConfig& c) {
-  torch::manual_seed(1);
-  const int64_t kv = c.n_kv_heads * (c.dim / c.n_heads);
-  StateDict sd;
-  auto add = [&](const std::string& name, std::vector<int64_t> shape) { sd.emplace_back(name, torch::randn(shape)); };
-  add("model.embed_tokens.weight", {c.vocab_size, c.dim});
-  for (int64_t i = 0; i < c.n_layers; ++i) {
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    add(p + "input_layernorm.weight", {c.dim});
-    add(p + "self_attn.q_proj.weight", {c.dim, c.dim});
-    add(p + "self_attn.k_proj.weight", {kv, c.dim});
-    add(p + "self_attn.v_proj.weight", {kv, c.dim});
-    add(p + "self_attn.o_proj.weight", {c.dim, c.dim});
-    add(p + "post_attention_layernorm.weight", {c.dim});
-    add(p + "mlp.gate_proj.weight", {c.hidden_dim, c.dim});
-    add(p + "mlp.up_proj.weight", {c.hidden_dim, c.dim});
-    add(p + "mlp.down_proj.weight", {c.dim, c.hidden_dim});
-  }
-  add("model.norm.weight", {c.dim});
-  if (!c.tie_embeddings) add("lm_head.weight", {c.vocab_size, c.dim});
-  return sd;
-}
+inline StateDict tiny_model_weights(const ModelConfig& c) { return test::tiny_state_dict(c, 1); }
 
 // fuzz_hf_folder's shards: tiny_model_weights split after layer 0, the
 // classifier stored in fp16 (the loaders convert).

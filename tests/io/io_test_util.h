@@ -4,6 +4,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "model/transformer.h"
 
 namespace seedforge::test {
 
@@ -92,6 +94,32 @@ inline int run_python(const TempDir& dir, const std::string& name, const std::st
   const int status = std::system(cmd.c_str());
   *log = read_bytes(log_path);
   return status;
+}
+
+inline void expect_same_state_dict(const StateDict& a, const StateDict& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].first, b[i].first);
+    EXPECT_EQ(a[i].second.scalar_type(), b[i].second.scalar_type()) << a[i].first;
+    EXPECT_TRUE(a[i].second.sizes() == b[i].second.sizes()) << a[i].first;
+    EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
+  }
+}
+
+inline void expect_same_config(const ModelConfig& a, const ModelConfig& b) {
+  EXPECT_EQ(a.dim, b.dim);
+  EXPECT_EQ(a.hidden_dim, b.hidden_dim);
+  EXPECT_EQ(a.n_layers, b.n_layers);
+  EXPECT_EQ(a.n_heads, b.n_heads);
+  EXPECT_EQ(a.n_kv_heads, b.n_kv_heads);
+  EXPECT_EQ(a.vocab_size, b.vocab_size);
+  EXPECT_EQ(a.max_seq_len, b.max_seq_len);
+  EXPECT_DOUBLE_EQ(a.rope_theta, b.rope_theta);
+  EXPECT_DOUBLE_EQ(a.norm_eps, b.norm_eps);
+  EXPECT_EQ(a.tie_embeddings, b.tie_embeddings);
+  EXPECT_EQ(a.attention_bias, b.attention_bias);
+  EXPECT_EQ(a.bos_id, b.bos_id);
+  EXPECT_EQ(a.eos_id, b.eos_id);
 }
 
 }  // namespace seedforge::test
