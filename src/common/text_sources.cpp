@@ -1,9 +1,12 @@
 #include "common/text_sources.h"
 
 #include <fnmatch.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
+#include <utility>
 
 #include "common/error.h"
 
@@ -32,6 +35,7 @@ std::vector<std::string> files_in(const fs::path& folder, Keep keep) {
 
 std::vector<std::string> expand_text_sources(const std::vector<std::string>& entries, const std::string& field) {
   std::vector<std::string> files;
+  std::map<std::pair<dev_t, ino_t>, std::string> seen;  // (device, inode) -> the name it came as
   for (const std::string& entry : entries) {
     std::error_code ec;
     std::vector<std::string> found;
@@ -56,11 +60,11 @@ std::vector<std::string> expand_text_sources(const std::vector<std::string>& ent
       throw input_error(field, ": '", entry, "' does not exist");
     }
     for (const std::string& f : found) {
-      for (const std::string& earlier : files) {
-        if (fs::equivalent(f, earlier, ec)) {
-          throw usage_error(field, ": '", f, "' is named twice (as '", earlier, "' too)");
-        }
-      }
+      // One stat per file (not one per pair): a folder may hold thousands.
+      struct stat st = {};
+      if (::stat(f.c_str(), &st) != 0) throw input_error(field, ": cannot read '", f, "'");
+      const auto [it, added] = seen.emplace(std::make_pair(st.st_dev, st.st_ino), f);
+      if (!added) throw usage_error(field, ": '", f, "' is named twice (as '", it->second, "' too)");
       files.push_back(f);
     }
   }
