@@ -230,10 +230,12 @@ void stage1_seeds(const std::string& tokenizer_bytes) {
       }
     }
     const std::string name = grouped ? "v2_grouped.stage1.pt" : "v1.stage1.pt";
-    put_with_truncation("fuzz_stage1_file", name, written(name, [&](const std::string& p) {
+    const std::string bytes = written(name, [&](const std::string& p) {
       write_stage1_file(p, file);
       (void)read_stage1_file(p);  // a seed that does not load would waste the fuzzer's time
-    }));
+    });
+    put_with_truncation("fuzz_stage1_file", name, bytes);
+    put_with_truncation("fuzz_infer_model", name, bytes);  // the engine's loader reads the same files
   }
 }
 

@@ -160,4 +160,32 @@ void seedlm_decode(const SeedLMTensor& tensor, const SeedLMParams& params, float
     if (e) std::rethrow_exception(e);
 }
 
+void seedlm_decode_range(const uint8_t* bits, size_t size, int64_t n_values, float scale, const SeedLMParams& params,
+                         int64_t begin, int64_t end, float* out) {
+  if (n_values < 0 || begin < 0 || end < begin || end > n_values) {
+    throw input_error("SeedLM decode: range [", begin, ", ", end, ") is not inside the ", n_values, " values");
+  }
+  if (static_cast<int64_t>(size) != seedlm_stream_bytes(n_values, params)) {
+    throw input_error("SeedLM decode: stream has ", size, " bytes, expected ", seedlm_stream_bytes(n_values, params),
+                      " for ", n_values, " values");
+  }
+  if (begin == end) return;
+  const int C = params.C, P = params.P;
+  const uint32_t mask = params.tap_mask();
+  const double s = scale;
+  BitReader reader(bits, size);
+  const int64_t first = begin / C, last = (end - 1) / C;
+  reader.seek(first * params.bits_per_block());
+  float U[kSeedLMMaxC * kSeedLMMaxP];
+  double recon[kSeedLMMaxC];
+  SeedLMBlockCode code;
+  for (int64_t b = first; b <= last; ++b) {
+    read_block(reader, params, b, &code);
+    seedlm_basis(params.K, mask, C, P, code.seed, U);
+    seedlm_reconstruct(U, C, P, code.q, code.exponent, recon);
+    const int64_t lo = std::max(begin, b * C), hi = std::min(end, b * C + C);
+    for (int64_t i = lo; i < hi; ++i) out[i - begin] = static_cast<float>(s * recon[i - b * C]);
+  }
+}
+
 }  // namespace seedforge

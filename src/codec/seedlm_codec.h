@@ -50,6 +50,14 @@ SeedLMTensor seedlm_encode(const float* w, int64_t n, const SeedLMParams& params
 // or a zero seed. params must be those used to encode (not stored in the stream).
 void seedlm_decode(const SeedLMTensor& tensor, const SeedLMParams& params, float* out);
 
+// Values [begin, end) of a stream of n_values values (out: end - begin floats),
+// the same bits seedlm_decode gives them: only the blocks covering the range are
+// read, so one row of a large matrix decodes in microseconds (the inference
+// engine's embedding lookup). `size` must be the stream's full size. Throws
+// input_error on a wrong size, a range outside [0, n_values] or a zero seed.
+void seedlm_decode_range(const uint8_t* bits, size_t size, int64_t n_values, float scale, const SeedLMParams& params,
+                         int64_t begin, int64_t end, float* out);
+
 // The stream layout alone.
 std::vector<uint8_t> seedlm_pack_blocks(const SeedLMBlockCode* codes, int64_t n_blocks, const SeedLMParams& params);
 std::vector<SeedLMBlockCode> seedlm_unpack_blocks(const uint8_t* bytes, size_t size, int64_t n_blocks,

@@ -1,5 +1,6 @@
 #include "eval/eval_report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
@@ -11,6 +12,7 @@
 #include "eval/hellaswag.h"
 #include "eval/peak_memory.h"
 #include "eval/progress.h"
+#include "infer/kernels.h"
 #include "io/model_loader.h"
 #include "runtime/threads.h"
 
@@ -51,9 +53,20 @@ ModelEvaluation evaluate_model(const std::string& path, const std::string& token
   if (cuda_index >= 0) reset_peak_cuda_bytes(cuda_index);
 
   LoadedModel loaded = request.loader ? request.loader(path, tokenizer_path, device) : load_model(path, tokenizer_path, device);
-  loaded.model->eval();
+  const bool engine = loaded.engine != nullptr;
+  // The engine runs `threads` sessions side by side for independent items and
+  // one session of `threads` threads for the speed figures.
+  infer::SessionOptions session;
+  session.threads = std::max(1, configured_threads());
+  if (engine) {
+    out.engine = std::string("ternary (") + infer::default_kernels().name + ")";
+    out.size = measure_model_size(path, loaded.checkpoint.format, loaded.engine->parameter_counts());
+  } else {
+    out.engine = "torch";
+    loaded.model->eval();
+    out.size = measure_model_size(loaded.checkpoint);
+  }
   const int64_t window = loaded.checkpoint.config.max_seq_len;
-  out.size = measure_model_size(loaded.checkpoint);
   const double delay = request.progress ? 3.0 : 1e300;
 
   if (!documents.empty()) {
@@ -63,7 +76,8 @@ ModelEvaluation evaluate_model(const std::string& path, const std::string& token
     if (request.batch_tokens > 0) options.batch_tokens = request.batch_tokens;
     options.device = device;
     options.progress = progress.callback();
-    out.text = evaluate_documents(loaded.model, tokens, options);
+    out.text = engine ? evaluate_documents(loaded.engine, tokens, options, session)
+                      : evaluate_documents(loaded.model, tokens, options);
   }
   if (!tasks.empty()) {
     ProgressIndicator progress(label.empty() ? "hellaswag endings" : "hellaswag " + label + " endings", delay);
@@ -72,10 +86,14 @@ ModelEvaluation evaluate_model(const std::string& path, const std::string& token
     options.max_seq_len = window;
     options.device = device;
     options.progress = progress.callback();
-    out.hellaswag = score_multiple_choice(loaded.model, *loaded.tokenizer, tasks, options,
-                                          "'" + request.hellaswag + "'");
+    const std::string where = "'" + request.hellaswag + "'";
+    out.hellaswag = engine ? score_multiple_choice(loaded.engine, *loaded.tokenizer, tasks, options, where, session)
+                           : score_multiple_choice(loaded.model, *loaded.tokenizer, tasks, options, where);
   }
-  if (request.speed) out.speed = measure_speed(loaded.model, request.speed_options);
+  if (request.speed) {
+    out.speed = engine ? measure_speed(loaded.engine, request.speed_options, session)
+                       : measure_speed(loaded.model, request.speed_options);
+  }
   out.peak_rss_bytes = peak_rss_bytes();
   if (cuda_index >= 0) out.peak_cuda_bytes = peak_cuda_bytes(cuda_index);
   return out;
@@ -103,7 +121,7 @@ nlohmann::json size_json(const ModelSize& size) {
 }
 
 nlohmann::json model_json(const ModelEvaluation& m, const EvalReport& report) {
-  nlohmann::json j = {{"model", m.model}};
+  nlohmann::json j = {{"model", m.model}, {"engine", m.engine}};
   if (m.text) {
     const auto& t = *m.text;
     j["text"] = report.text_path;
@@ -256,6 +274,7 @@ std::string eval_report_markdown(const EvalReport& report) {
     row(name, cell(m), o != nullptr ? cell(*o) : "", retention);
   };
 
+  both("engine", [](const ModelEvaluation& e) { return e.engine; });
   both("file bytes", [](const ModelEvaluation& e) { return grouped(e.size.file_bytes); });
   both("parameters", [](const ModelEvaluation& e) { return grouped(e.size.parameters); });
   both("bits per weight", [](const ModelEvaluation& e) { return fixed(e.size.bits_per_weight, 3); });

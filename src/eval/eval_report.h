@@ -38,13 +38,15 @@ struct EvalRequest {
   bool progress = true;           // progress lines on stderr for long phases
   // How a model path becomes a model: load_model() when empty. The stage1
   // tool passes pipeline's open_model(), which also opens .stage1.pt files
-  // (a layer above this library).
+  // (a layer above this library), on the inference engine unless --engine
+  // torch: a LoadedModel with `engine` set is evaluated on the engine.
   std::function<LoadedModel(const std::string& path, const std::string& tokenizer, torch::Device device)> loader;
 };
 
 // Everything measured on one model.
 struct ModelEvaluation {
   std::string model;
+  std::string engine;  // "torch", or "ternary (<kernels>)" for the inference engine
   ModelSize size;
   std::optional<TextEvalResult> text;
   std::optional<MultipleChoiceResult> hellaswag;

@@ -56,18 +56,25 @@ std::map<std::string, std::pair<std::string, int64_t>> safetensors_sizes(const s
 }  // namespace
 
 ModelSize measure_model_size(const Checkpoint& checkpoint) {
+  std::vector<std::pair<std::string, int64_t>> parameters;
+  for (const auto& [name, tensor] : checkpoint.tensors) parameters.emplace_back(name, tensor.numel());
+  return measure_model_size(checkpoint.path, checkpoint.format, parameters);
+}
+
+ModelSize measure_model_size(const std::string& path, const std::string& format,
+                             const std::vector<std::pair<std::string, int64_t>>& parameters) {
   ModelSize size;
-  size.path = checkpoint.path;
-  size.format = checkpoint.format;
-  size.file_bytes = bytes_on_disk(checkpoint.path);
+  size.path = path;
+  size.format = format;
+  size.file_bytes = bytes_on_disk(path);
   std::map<std::string, std::pair<std::string, int64_t>> stored;
-  if (checkpoint.format == "safetensors" || checkpoint.format == "hf") stored = safetensors_sizes(checkpoint.path);
-  for (const auto& [name, tensor] : checkpoint.tensors) {
+  if (format == "safetensors" || format == "hf") stored = safetensors_sizes(path);
+  for (const auto& [name, params] : parameters) {
     TensorSize t;
     t.name = name;
-    t.params = tensor.numel();
+    t.params = params;
     size.parameters += t.params;
-    if (checkpoint.format == "llama2c") {
+    if (format == "llama2c") {
       t.bytes = t.params * 4;  // the llama2.c layout stores every tensor as fp32
       t.codec = "fp32";
     } else if (!stored.empty()) {
@@ -81,7 +88,7 @@ ModelSize measure_model_size(const Checkpoint& checkpoint) {
     }
     size.tensors.push_back(std::move(t));
   }
-  if (size.parameters <= 0) throw input_error("'", checkpoint.path, "': the checkpoint holds no parameters");
+  if (size.parameters <= 0) throw input_error("'", path, "': the checkpoint holds no parameters");
   size.bits_per_weight = double(size.file_bytes) * 8.0 / double(size.parameters);
   int64_t known = 0;
   bool all_known = true;

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "io/checkpoint.h"
@@ -39,6 +40,10 @@ struct ModelSize {
 };
 
 ModelSize measure_model_size(const Checkpoint& checkpoint);
+// The same from (name, parameter count) pairs, for a model whose tensors are
+// not at hand as a Checkpoint (the inference engine's).
+ModelSize measure_model_size(const std::string& path, const std::string& format,
+                             const std::vector<std::pair<std::string, int64_t>>& parameters);
 
 // original.file_bytes / compressed.file_bytes (> 1 when smaller).
 double compression_ratio(const ModelSize& original, const ModelSize& compressed);

@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "common/error.h"
+#include "eval/engine_threads.h"
 
 namespace seedforge {
 
@@ -341,6 +342,54 @@ MultipleChoiceResult score_multiple_choice(Transformer& model, const Tokenizer& 
     next = end;
     if (options.progress) options.progress(done, p.result.sequences);
   }
+  return finish(p, start);
+}
+
+MultipleChoiceResult score_multiple_choice(const std::shared_ptr<const infer::Model>& model, const Tokenizer& tokenizer,
+                                           const std::vector<MultipleChoiceTask>& tasks,
+                                           const MultipleChoiceOptions& options, const std::string& where,
+                                           const infer::SessionOptions& session) {
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t window = model->config.max_seq_len;
+  const int64_t max_seq_len = options.max_seq_len > 0 ? std::min(options.max_seq_len, window) : window;
+  const int64_t vocab = model->config.vocab_size;
+  Prepared p = prepare(tokenizer, tasks, max_seq_len, where);
+  const auto& requests = p.requests;
+  std::vector<double> logliks(requests.size(), 0.0);
+  std::function<void(int64_t, int64_t)> progress;
+  if (options.progress) {
+    // Progress in sequences, as the other scorers report it.
+    progress = [&](int64_t done_tasks, int64_t) {
+      int64_t done = 0;
+      for (int64_t t = 0; t < done_tasks && t < static_cast<int64_t>(p.task_requests.size()); ++t) {
+        done += static_cast<int64_t>(p.task_requests[static_cast<size_t>(t)].size());
+      }
+      options.progress(done, p.result.sequences);
+    };
+  }
+  run_sessions(model, session, static_cast<int64_t>(tasks.size()), progress, [&](infer::Session& s, int64_t task) {
+    std::vector<int32_t> cached;  // the tokens in the session's cache
+    s.reset();
+    for (size_t id : p.task_requests[static_cast<size_t>(task)]) {
+      const ScoringRequest& r = requests[id];
+      const int64_t n = static_cast<int64_t>(r.tokens.size());
+      if (r.continuation_start >= n) continue;  // nothing to score
+      // Reuse the cached prefix, but run at least the input of the first scored position.
+      int64_t keep = 0;
+      while (keep < static_cast<int64_t>(cached.size()) && keep < n && cached[static_cast<size_t>(keep)] == r.tokens[static_cast<size_t>(keep)]) ++keep;
+      keep = std::min(keep, r.continuation_start - 1);
+      s.rewind(keep);
+      // Inputs keep .. n-2; position q predicts token q + 1.
+      const float* logits = s.forward(r.tokens.data() + keep, n - 1 - keep, /*all_logits=*/true);
+      double sum = 0.0;
+      for (int64_t q = r.continuation_start - 1; q < n - 1; ++q) {
+        sum -= negative_log_likelihood(logits + (q - keep) * vocab, vocab, r.tokens[static_cast<size_t>(q + 1)]);
+      }
+      logliks[id] = sum;
+      cached.assign(r.tokens.begin(), r.tokens.end() - 1);
+    }
+  });
+  for (size_t id = 0; id < requests.size(); ++id) record(p, id, logliks[id]);
   return finish(p, start);
 }
 

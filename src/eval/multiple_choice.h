@@ -35,6 +35,10 @@
 //    runs with the endings (right-padded; causal attention makes the padding
 //    harmless). On the HellaSwag sample this halves the tokens run (contexts
 //    average 73 tokens, endings 35).
+//  - the engine's, over the inference engine (infer/session.h): tasks run side
+//    by side on single-threaded sessions; within a task each ending keeps the
+//    KV cache of the one before up to their common prefix (Session::rewind)
+//    and runs only the rest, so a context runs once per task.
 // The result does not depend on the batching beyond float rounding.
 #pragma once
 
@@ -46,6 +50,8 @@
 #include <vector>
 
 #include "eval/hellaswag.h"
+#include "infer/model.h"
+#include "infer/session.h"
 #include "model/transformer.h"
 #include "tokenizer/tokenizer.h"
 
@@ -126,5 +132,12 @@ MultipleChoiceResult score_multiple_choice(const LogitsFunction& logits, const T
 MultipleChoiceResult score_multiple_choice(Transformer& model, const Tokenizer& tokenizer,
                                            const std::vector<MultipleChoiceTask>& tasks,
                                            const MultipleChoiceOptions& options = {}, const std::string& where = "");
+
+// The engine's scorer: options.max_seq_len 0 means the model's window;
+// batch_tokens and device do not apply; session.threads sessions.
+MultipleChoiceResult score_multiple_choice(const std::shared_ptr<const infer::Model>& model, const Tokenizer& tokenizer,
+                                           const std::vector<MultipleChoiceTask>& tasks,
+                                           const MultipleChoiceOptions& options, const std::string& where,
+                                           const infer::SessionOptions& session);
 
 }  // namespace seedforge

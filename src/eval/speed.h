@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string>
 
+#include "infer/model.h"
+#include "infer/session.h"
 #include "model/transformer.h"
 
 namespace seedforge {
@@ -35,5 +37,11 @@ struct SpeedResult {
 };
 
 SpeedResult measure_speed(Transformer& model, const SpeedOptions& options = {});
+
+// The same on the inference engine: one session with session.threads
+// threads; the B prompts of a prefill pass run one after the other (the engine
+// runs one sequence at a time). `device` is "cpu".
+SpeedResult measure_speed(const std::shared_ptr<const infer::Model>& model, const SpeedOptions& options,
+                          const infer::SessionOptions& session);
 
 }  // namespace seedforge

@@ -5,6 +5,9 @@
 #include <cmath>
 #include <numeric>
 
+#include "eval/engine_threads.h"
+#include "infer/generate.h"
+
 namespace seedforge {
 
 TextEvalResult evaluate_documents(Transformer& model, const std::vector<std::vector<int32_t>>& documents,
@@ -54,6 +57,52 @@ TextEvalResult evaluate_documents(Transformer& model, const std::vector<std::vec
     result.tokens += mask.sum().item<int64_t>();
     next = end;
     if (options.progress) options.progress(static_cast<int64_t>(next), result.documents);
+  }
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (result.tokens > 0) {
+    result.perplexity = std::exp(result.nll_sum / double(result.tokens));
+    result.top1 = double(result.correct) / double(result.tokens);
+  }
+  result.tokens_per_second = result.seconds > 0 ? double(result.tokens) / result.seconds : 0.0;
+  return result;
+}
+
+TextEvalResult evaluate_documents(const std::shared_ptr<const infer::Model>& model,
+                                  const std::vector<std::vector<int32_t>>& documents, const TextEvalOptions& options,
+                                  const infer::SessionOptions& session) {
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t vocab = model->config.vocab_size;
+  struct Score {
+    double nll = 0.0;
+    int64_t correct = 0, tokens = 0;
+  };
+  std::vector<Score> scores(documents.size());
+  std::vector<size_t> order(documents.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return documents[a].size() > documents[b].size(); });
+  run_sessions(model, session, static_cast<int64_t>(order.size()), options.progress,
+               [&](infer::Session& s, int64_t i) {
+                 const auto& doc = documents[order[static_cast<size_t>(i)]];
+                 Score& score = scores[order[static_cast<size_t>(i)]];
+                 if (doc.size() < 2) return;  // nothing to score (BOS only)
+                 const int64_t n = static_cast<int64_t>(doc.size()) - 1;
+                 s.reset();
+                 const float* logits = s.forward(doc.data(), n, /*all_logits=*/true);
+                 for (int64_t p = 0; p < n; ++p) {
+                   const float* row = logits + p * vocab;
+                   const int32_t target = doc[static_cast<size_t>(p + 1)];
+                   score.nll += negative_log_likelihood(row, vocab, target);
+                   score.correct += infer::argmax(row, vocab) == target ? 1 : 0;
+                 }
+                 score.tokens = n;
+               });
+  TextEvalResult result;
+  result.documents = static_cast<int64_t>(documents.size());
+  for (const Score& s : scores) {
+    result.nll_sum += s.nll;
+    result.correct += s.correct;
+    result.tokens += s.tokens;
   }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (result.tokens > 0) {

@@ -13,6 +13,8 @@
 #include <optional>
 #include <vector>
 
+#include "infer/model.h"
+#include "infer/session.h"
 #include "model/transformer.h"
 
 namespace seedforge {
@@ -41,5 +43,15 @@ struct TextEvalResult {
 
 TextEvalResult evaluate_documents(Transformer& model, const std::vector<std::vector<int32_t>>& documents,
                                   const TextEvalOptions& options = {});
+
+// The same with the inference engine (infer/session.h): each document runs
+// whole through a fresh KV cache, all positions' logits at once; documents run
+// side by side on session.threads sessions of one thread each (longest first),
+// and the sums are added in document order, so the result does not depend on
+// the thread count. NLL in double from the fp32 logits. options.batch_tokens
+// and options.device do not apply.
+TextEvalResult evaluate_documents(const std::shared_ptr<const infer::Model>& model,
+                                  const std::vector<std::vector<int32_t>>& documents, const TextEvalOptions& options,
+                                  const infer::SessionOptions& session);
 
 }  // namespace seedforge

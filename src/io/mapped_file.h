@@ -21,6 +21,11 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   uint64_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // Drops the resident pages that lie wholly inside [p, p + n) (madvise
+  // MADV_DONTNEED): the bytes stay readable (a later read faults them back in
+  // from the page cache) but stop counting in this process's RSS, so a reader
+  // that has consumed a large record need not hold it. p must point into the map.
+  void release(const void* p, size_t n) const;
 
  private:
   std::string path_;

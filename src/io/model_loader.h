@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "infer/model.h"
 #include "io/checkpoint.h"
 #include "model/transformer.h"
 #include "tokenizer/tokenizer.h"
@@ -12,8 +13,9 @@
 namespace seedforge {
 
 struct LoadedModel {
-  Checkpoint checkpoint;
-  Transformer model{nullptr};
+  Checkpoint checkpoint;        // with the engine: config, format, path and tokenizer fields; no tensors
+  Transformer model{nullptr};   // the libtorch model, or empty when `engine` runs the model
+  std::shared_ptr<const infer::Model> engine;  // the inference engine's model (.stage1.pt files)
   std::unique_ptr<Tokenizer> tokenizer;
 };
 

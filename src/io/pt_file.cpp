@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "io/pickle.h"
+#include "io/pt_archive.h"
 #include "io/zip_archive.h"
 
 namespace seedforge {
@@ -211,47 +212,9 @@ const char* storage_of_dtype(torch::ScalarType dtype) {
 
 class PtReader {
  public:
-  PtReader(const std::string& path) : path_(path), zip_(path) {}
+  explicit PtReader(const std::string& path) : archive_(path) {}
 
-  PtValue read() {
-    const auto& entries = zip_.entries();
-    if (entries.empty()) throw input_error("'", path_, "' is an empty zip archive, not a PyTorch checkpoint");
-    const std::string& first = entries.front().name;
-    const size_t slash = first.find('/');
-    if (slash == std::string::npos || slash == 0) {
-      throw input_error("'", path_, "' is a zip archive but not a PyTorch checkpoint (entry '", first,
-                        "' is not inside a top-level folder)");
-    }
-    prefix_ = first.substr(0, slash + 1);
-    for (const ZipEntry& e : entries) {
-      if (e.name.compare(0, prefix_.size(), prefix_) != 0) {
-        throw input_error("'", path_, "' is a zip archive but not a PyTorch checkpoint (entries '", first,
-                          "' and '", e.name, "' are in different top-level folders)");
-      }
-    }
-    const ZipEntry* pkl = zip_.find(prefix_ + "data.pkl");
-    if (pkl == nullptr) {
-      throw input_error("'", path_, "' is a zip archive but not a PyTorch checkpoint (no ", prefix_,
-                        "data.pkl record)");
-    }
-    if (const ZipEntry* bo = zip_.find(prefix_ + "byteorder")) {
-      const std::string order = zip_.read_string(*bo);
-      if (order != "little") {
-        throw input_error("'", path_, "': byteorder record says '", order, "'; only little-endian files are supported");
-      }
-    }
-    if (const ZipEntry* ver = zip_.find(prefix_ + "version")) {
-      const std::string text = zip_.read_string(*ver);
-      char* end = nullptr;
-      const long v = std::strtol(text.c_str(), &end, 10);
-      if (end == text.c_str() || v < 1) {
-        throw input_error("'", path_, "': version record '", text, "' is not a positive integer");
-      }
-    }
-    const PickleValue root = unpickle(zip_.data(*pkl), static_cast<size_t>(pkl->size),
-                                      concat("'", path_, "' ", pkl->name));
-    return convert(root);
-  }
+  PtValue read() { return convert(archive_.root()); }
 
  private:
   PtValue convert(const PickleValue& v) {
@@ -277,72 +240,25 @@ class PtReader {
       }
       case PickleValue::Kind::kTensor: return PtValue::of_tensor(tensor(v.tensor));
     }
-    throw input_error("'", path_, "': unknown pickle value");
+    throw input_error("'", archive_.path(), "': unknown pickle value");
   }
 
-  // The storage as a 1-D tensor of its dtype, read once and shared by every view.
-  torch::Tensor storage(const PickleTensor& t) {
-    const std::string record = prefix_ + "data/" + t.storage_key;
-    const torch::ScalarType dtype = dtype_of_storage(t.storage_type, concat("'", path_, "' ", record));
-    auto it = storages_.find(t.storage_key);
-    if (it != storages_.end()) {
-      if (it->second.scalar_type() != dtype || it->second.numel() != t.storage_numel) {
-        throw input_error("'", path_, "': storage '", t.storage_key, "' is used as both ",
-                          c10::toString(it->second.scalar_type()), "[", it->second.numel(), "] and ",
-                          c10::toString(dtype), "[", t.storage_numel, "]");
-      }
-      return it->second;
-    }
-    const ZipEntry* e = zip_.find(record);
-    if (e == nullptr) throw input_error("'", path_, "': storage record '", record, "' is missing");
-    const uint64_t elem = pickle_storage_element_size(t.storage_type);
-    if (static_cast<uint64_t>(t.storage_numel) > std::numeric_limits<uint64_t>::max() / elem ||
-        e->size != static_cast<uint64_t>(t.storage_numel) * elem) {
-      throw input_error("'", path_, "': storage record '", record, "' holds ", e->size, " bytes, expected ",
-                        t.storage_numel, " x ", elem, " bytes (", t.storage_type, ")");
-    }
-    const uint8_t* bytes = zip_.data(*e);
-    if (dtype == torch::kBool) {
-      for (uint64_t i = 0; i < e->size; ++i) {
-        if (bytes[i] > 1) {
-          throw input_error("'", path_, "': bool storage '", record, "' holds byte ", int{bytes[i]}, " at ", i);
-        }
-      }
-    }
-    torch::Tensor s = torch::empty({t.storage_numel}, torch::TensorOptions().dtype(dtype));
-    if (e->size > 0) std::memcpy(s.data_ptr(), bytes, static_cast<size_t>(e->size));
-    storages_.emplace(t.storage_key, s);
-    return s;
-  }
-
+  // The storage as a 1-D tensor of its dtype, read once and shared by every
+  // view (the archive checks record, size, dtype and the view's bounds).
   torch::Tensor tensor(const PickleTensor& t) {
-    torch::Tensor s = storage(t);
-    const std::string where = concat("'", path_, "': tensor on storage '", t.storage_key, "'");
-    if (t.storage_offset < 0) throw input_error(where, " has negative offset ", t.storage_offset);
-    // Highest element index the view touches, checked against the storage size.
-    bool empty = false;
-    for (size_t d = 0; d < t.size.size(); ++d) {
-      if (t.size[d] < 0 || t.stride[d] < 0) {
-        throw input_error(where, " has negative size or stride in dim ", d);
-      }
-      if (t.size[d] == 0) empty = true;
+    const PtStorage s = archive_.view(t);
+    auto it = storages_.find(t.storage_key);
+    if (it == storages_.end()) {
+      const torch::ScalarType dtype = dtype_of_storage(s.type, concat("'", archive_.path(), "' ", t.storage_key));
+      torch::Tensor copy = torch::empty({s.numel}, torch::TensorOptions().dtype(dtype));
+      const size_t bytes = static_cast<size_t>(s.numel) * s.element_size;
+      if (bytes > 0) std::memcpy(copy.data_ptr(), s.bytes, bytes);
+      it = storages_.emplace(t.storage_key, copy).first;
     }
-    if (!empty) {
-      __int128 last = t.storage_offset;
-      for (size_t d = 0; d < t.size.size(); ++d) last += static_cast<__int128>(t.size[d] - 1) * t.stride[d];
-      if (last >= static_cast<__int128>(t.storage_numel)) {
-        throw input_error(where, " (offset ", t.storage_offset, ", ", t.size.size(),
-                          " dims) reaches past the end of its storage of ", t.storage_numel, " elements");
-      }
-    } else if (t.storage_offset > t.storage_numel) {
-      throw input_error(where, " offset ", t.storage_offset, " is past its storage of ", t.storage_numel);
-    }
-    return s.as_strided(t.size, t.stride, t.storage_offset);
+    return it->second.as_strided(t.size, t.stride, t.storage_offset);
   }
 
-  std::string path_;
-  ZipReader zip_;
-  std::string prefix_;
+  PtArchive archive_;
   std::unordered_map<std::string, torch::Tensor> storages_;
 };
 
@@ -431,20 +347,6 @@ std::string archive_name_for(const std::string& path) {
 }  // namespace
 
 PtValue read_pt_file(const std::string& path) {
-  if (looks_like_legacy_pt_file(path)) {
-    throw input_error("'", path, "' is in PyTorch's legacy (pre-1.6, non-zip) format or is a bare pickle, "
-                      "which is not supported; re-save it with torch.save(obj, path) in PyTorch >= 1.6 "
-                      "(the default zip format)");
-  }
-  {
-    std::ifstream in(path, std::ios::binary);
-    char magic[4] = {};
-    if (!in) throw input_error("cannot open '", path, "'");
-    in.read(magic, 4);
-    if (in.gcount() < 4 || std::memcmp(magic, "PK", 2) != 0) {
-      throw input_error("'", path, "' is not a PyTorch checkpoint (no zip signature at the start)");
-    }
-  }
   PtReader reader(path);
   return reader.read();
 }
@@ -460,26 +362,6 @@ void write_pt_file(const std::string& path, const PtValue& root) {
   for (const auto& s : w.storages) zip.add(folder + "/data/" + s.key, s.data, s.nbytes);
   zip.add(folder + "/version", "3\n", 2);
   zip.finish();
-}
-
-bool looks_like_legacy_pt_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  unsigned char head[512] = {};
-  in.read(reinterpret_cast<char*>(head), sizeof(head));
-  const std::streamsize n = in.gcount();
-  // pickle PROTO 2, then LONG1 of 10 bytes: 0x1950a86a20f9469cfc6c, PyTorch's legacy magic number.
-  static const unsigned char kLegacyMagic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46,
-                                               0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
-  if (n >= static_cast<std::streamsize>(sizeof(kLegacyMagic)) &&
-      std::memcmp(head, kLegacyMagic, sizeof(kLegacyMagic)) == 0) {
-    return true;
-  }
-  // Even older torch.save wrote a tar archive ("ustar" at offset 257) holding pickles.
-  if (n >= 262 && std::memcmp(head + 257, "ustar", 5) == 0) return true;
-  // Any other bare pickle stream (a PROTO opcode first) is what pickle.dump or a
-  // legacy save produced.
-  return n >= 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5;
 }
 
 }  // namespace seedforge

@@ -26,6 +26,8 @@
 #include <utility>
 #include <vector>
 
+#include "io/pt_archive.h"
+
 namespace seedforge {
 
 class PtValue {
@@ -90,9 +92,7 @@ PtValue read_pt_file(const std::string& path);
 // moved to the CPU; tensors sharing a storage share it in the file.
 void write_pt_file(const std::string& path, const PtValue& root);
 
-// True for the pre-1.6 torch.save layouts (a bare pickle stream starting with
-// PyTorch's magic number, or the older tar layout), which read_pt_file refuses
-// with advice to re-save; lets format detection route them to that message.
-bool looks_like_legacy_pt_file(const std::string& path);
+// looks_like_legacy_pt_file(path) (io/pt_archive.h) tells the pre-1.6 layouts
+// apart, which read_pt_file refuses with advice to re-save.
 
 }  // namespace seedforge

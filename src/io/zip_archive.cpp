@@ -239,6 +239,8 @@ const uint8_t* ZipReader::data(const ZipEntry& entry, bool verify_crc) const {
   return p;
 }
 
+void ZipReader::release(const uint8_t* p, size_t n) const { file_->release(p, n); }
+
 std::string ZipReader::read_string(const ZipEntry& entry) const {
   const uint8_t* p = data(entry);
   return std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(entry.size));

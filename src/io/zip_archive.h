@@ -73,6 +73,9 @@ class ZipReader {
   // when verify_crc, for a CRC-32 mismatch.
   const uint8_t* data(const ZipEntry& entry, bool verify_crc = true) const;
   std::string read_string(const ZipEntry& entry) const;
+  // Lets the pages of [p, p + n) (inside the mapping) leave the resident set
+  // (MappedFile::release); the bytes stay readable.
+  void release(const uint8_t* p, size_t n) const;
 
  private:
   std::string path_;

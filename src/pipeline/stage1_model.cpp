@@ -52,24 +52,60 @@ Transformer build_stage1_model(const Stage1File& file, const std::string& where)
   return model;
 }
 
-LoadedModel open_model(const std::string& path, const std::string& tokenizer_path, torch::Device device) {
-  if (!is_stage1_file(path)) return load_model(path, tokenizer_path, device);
-  Stage1File file = read_stage1_file(path);
+ModelEngine parse_model_engine(const std::string& name) {
+  if (name == "auto") return ModelEngine::kAuto;
+  if (name == "ternary") return ModelEngine::kTernary;
+  if (name == "torch") return ModelEngine::kTorch;
+  throw usage_error("--engine: expected auto, ternary or torch, got \"", name, "\"");
+}
+
+namespace {
+
+// The tokenizer of a .stage1.pt: the explicit file, else the embedded one.
+std::unique_ptr<Tokenizer> stage1_tokenizer(const std::string& path, const std::string& tokenizer_path,
+                                            const ModelConfig& config, const std::string& kind, const std::string& bytes) {
+  std::string where;
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (!tokenizer_path.empty()) {
+    where = tokenizer_path;
+    tokenizer = load_tokenizer(tokenizer_path);
+  } else {
+    where = path + " (embedded " + kind + " tokenizer)";
+    tokenizer = load_tokenizer_from_bytes(kind, bytes, where);
+  }
+  check_tokenizer_matches(config, *tokenizer, where, path);
+  return tokenizer;
+}
+
+}  // namespace
+
+LoadedModel open_model(const std::string& path, const std::string& tokenizer_path, torch::Device device,
+                       ModelEngine engine) {
+  const bool stage1 = is_stage1_file(path);
+  if (engine == ModelEngine::kTernary) {
+    if (!stage1) {
+      throw usage_error("--engine ternary runs .stage1.pt files; '", path, "' is not one (use --engine torch or auto)");
+    }
+    if (!device.is_cpu()) throw usage_error("--engine ternary runs on the CPU; use --engine torch for --device ", device.str());
+  }
+  if (!stage1) return load_model(path, tokenizer_path, device);
   LoadedModel out;
-  out.checkpoint.config = file.config;
   out.checkpoint.format = "stage1";
   out.checkpoint.path = path;
+  if (engine == ModelEngine::kTernary || (engine == ModelEngine::kAuto && device.is_cpu())) {
+    out.engine = infer::load_model(path);
+    out.checkpoint.config = out.engine->config;
+    out.checkpoint.tokenizer_kind = out.engine->tokenizer_kind;
+    out.checkpoint.tokenizer_bytes = out.engine->tokenizer_bytes;
+    out.tokenizer = stage1_tokenizer(path, tokenizer_path, out.engine->config, out.engine->tokenizer_kind,
+                                     out.engine->tokenizer_bytes);
+    return out;
+  }
+  Stage1File file = read_stage1_file(path);
+  out.checkpoint.config = file.config;
   out.checkpoint.tokenizer_kind = file.tokenizer_kind;
   out.checkpoint.tokenizer_bytes = file.tokenizer_bytes;
-  std::string tokenizer_where;
-  if (!tokenizer_path.empty()) {
-    tokenizer_where = tokenizer_path;
-    out.tokenizer = load_tokenizer(tokenizer_path);
-  } else {
-    tokenizer_where = path + " (embedded " + file.tokenizer_kind + " tokenizer)";
-    out.tokenizer = load_tokenizer_from_bytes(file.tokenizer_kind, file.tokenizer_bytes, tokenizer_where);
-  }
-  check_tokenizer_matches(file.config, *out.tokenizer, tokenizer_where, path);
+  out.tokenizer = stage1_tokenizer(path, tokenizer_path, file.config, file.tokenizer_kind, file.tokenizer_bytes);
   out.model = build_stage1_model(file, path);
   out.checkpoint.tensors = model_state_dict(out.model);
   out.model->to(device);

@@ -31,7 +31,19 @@ void freeze_as_bitnet(Transformer& model, const BitNetOptions& options);
 // Builds the inference model of a Stage-1 file (CPU, eval mode).
 Transformer build_stage1_model(const Stage1File& file, const std::string& where);
 
-// Any supported model path, a .stage1.pt included, with its tokenizer.
-LoadedModel open_model(const std::string& path, const std::string& tokenizer_path, torch::Device device = torch::kCPU);
+// What runs a .stage1.pt file: the libtorch model over its decoded weights
+// (kTorch), the inference engine over the file as stored (kTernary,
+// infer/session.h: CPU only), or the engine when the file is a .stage1.pt and
+// the device the CPU, else libtorch (kAuto, what `stage1 eval` and `stage1
+// generate` use). Other formats always run on libtorch.
+enum class ModelEngine { kAuto, kTernary, kTorch };
+// "auto", "ternary", "torch"; usage_error naming the option otherwise.
+ModelEngine parse_model_engine(const std::string& name);
+
+// Any supported model path, a .stage1.pt included, with its tokenizer. With
+// the engine, `engine` is set and `model` left empty (the checkpoint keeps
+// the config, format, path and tokenizer fields, no tensors).
+LoadedModel open_model(const std::string& path, const std::string& tokenizer_path, torch::Device device = torch::kCPU,
+                       ModelEngine engine = ModelEngine::kTorch);
 
 }  // namespace seedforge

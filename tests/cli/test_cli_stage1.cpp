@@ -38,6 +38,28 @@ TEST(CliStage1, RunsAndReportsWithExitCode0Or3) {
   EXPECT_EQ(inspect.exit_code, 0) << inspect.output;
   EXPECT_NE(inspect.output.find("model.layers.4.mlp.down_proj.weight"), std::string::npos);
   EXPECT_NE(inspect.output.find("ternary"), std::string::npos);
+
+  // eval and generate run the file on the ternary engine by default, on
+  // libtorch with --engine torch; greedy text is the same.
+  const std::string file = dir.file("m.stage1.pt");
+  const auto engine = stage1("generate --model " + file + " --prompt 'Once upon a time' --steps 80");
+  const auto torch = stage1("generate --model " + file + " --prompt 'Once upon a time' --steps 80 --engine torch");
+  ASSERT_EQ(engine.exit_code, 0) << engine.output;
+  ASSERT_EQ(torch.exit_code, 0) << torch.output;
+  const auto text = [](const std::string& out) { return out.substr(0, out.find("generated ")); };
+  EXPECT_EQ(text(engine.output), text(torch.output));
+  const auto eval = test::run_command(test::stage1_binary() + " eval --model " + file + " --text " + test::valid_text() +
+                                          " --max-docs 20 --json --no-progress",
+                                      /*stdout_only=*/true);
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  const auto j = nlohmann::json::parse(eval.output);
+  EXPECT_EQ(j["engine"].get<std::string>().rfind("ternary (", 0), 0u) << j["engine"];
+  EXPECT_GT(j["tokens"].get<int64_t>(), 1000);
+  const auto bin = stage1("eval --model " + test::stories_model() + " --text " + test::valid_text() +
+                          " --max-docs 2 --engine ternary --no-progress");
+  EXPECT_EQ(bin.exit_code, 2) << bin.output;
+  EXPECT_NE(bin.output.find("--engine ternary runs .stage1.pt files"), std::string::npos) << bin.output;
+  EXPECT_EQ(stage1("generate --model " + file + " --engine gpu").exit_code, 2);
 }
 
 // Bad input (missing, truncated, NaN, bad config keys, output folders) and

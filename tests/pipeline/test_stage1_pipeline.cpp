@@ -224,15 +224,24 @@ TEST(Stage1Pipeline, EvalOfFileEqualsEvalOfDecodedStateDictWithFullPrecisionActi
     "vocab_size": 512, "max_position_embeddings": 512, "rms_norm_eps": 1e-05, "rope_theta": 10000.0,
     "tie_word_embeddings": true, "bos_token_id": 1, "eos_token_id": 2})");
   const std::string args = " --text " + test::valid_text() + " --max-docs 30 --json 2>/dev/null";
-  auto a = test::run_command(test::stage1_binary() + " eval --model " + out + args, true);
+  // The file through libtorch (--engine torch) equals the decoded state dict
+  // exactly; through the inference engine (the default) within fp32 rounding.
+  auto a = test::run_command(test::stage1_binary() + " eval --engine torch --model " + out + args, true);
   auto b = test::run_command(test::stage1_binary() + " eval --model " + dir.file("decoded.pt") + " --tokenizer " +
                              test::stories_tokenizer() + args, true);
+  auto c = test::run_command(test::stage1_binary() + " eval --model " + out + args, true);
   ASSERT_EQ(a.exit_code, 0) << a.output;
   ASSERT_EQ(b.exit_code, 0) << b.output;
-  const auto ja = nlohmann::json::parse(a.output), jb = nlohmann::json::parse(b.output);
+  ASSERT_EQ(c.exit_code, 0) << c.output;
+  const auto ja = nlohmann::json::parse(a.output), jb = nlohmann::json::parse(b.output), jc = nlohmann::json::parse(c.output);
   EXPECT_EQ(ja["tokens"], jb["tokens"]);
   EXPECT_EQ(ja["top1"].get<double>(), jb["top1"].get<double>());
   EXPECT_EQ(ja["perplexity"].get<double>(), jb["perplexity"].get<double>());
+  EXPECT_EQ(ja["engine"], "torch");
+  EXPECT_EQ(jc["engine"].get<std::string>().rfind("ternary", 0), 0u) << jc["engine"];
+  EXPECT_EQ(jc["tokens"], ja["tokens"]);
+  EXPECT_NEAR(jc["top1"].get<double>(), ja["top1"].get<double>(), 1e-4);
+  EXPECT_NEAR(jc["perplexity"].get<double>(), ja["perplexity"].get<double>(), 1e-4 * ja["perplexity"].get<double>());
 }
 
 TEST(Stage1File, CorruptAndFutureFilesAreRefused) {

@@ -15,6 +15,7 @@ namespace seedforge::cli {
 namespace {
 struct EvalArgs {
   EvalRequest request;
+  std::string engine = "auto";
   bool json = false;
   bool no_progress = false;
   std::string markdown;
@@ -40,6 +41,9 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--compare", r.compare, "Original model: run the same evaluation on it and report retention = new / original");
   cmd->add_option("--compare-tokenizer", r.compare_tokenizer, "Tokenizer for --compare (default: --tokenizer, else the original's own)");
   cmd->add_option("--device", r.device, "Device: cpu, cuda or cuda:N");
+  cmd->add_option("--engine", args->engine,
+                  "What runs a .stage1.pt: auto (the ternary engine on the CPU, libtorch on CUDA), ternary, or torch "
+                  "(the decoded weights through libtorch); other models always run on libtorch");
   cmd->add_option("--batch-tokens", r.batch_tokens, "Padded tokens per forward pass (0 = defaults: text 16384, HellaSwag 4096)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", args->json, "Print one JSON object instead of the Markdown table");
@@ -48,8 +52,9 @@ void add_eval_command(CLI::App& app) {
   cmd->callback([args] {
     if (!args->markdown.empty()) check_output_path_writable(args->markdown);
     args->request.progress = !args->no_progress;
-    args->request.loader = [](const std::string& path, const std::string& tokenizer, torch::Device device) {
-      return open_model(path, tokenizer, device);
+    const ModelEngine engine = parse_model_engine(args->engine);
+    args->request.loader = [engine](const std::string& path, const std::string& tokenizer, torch::Device device) {
+      return open_model(path, tokenizer, device, engine);
     };
     const EvalReport report = run_evaluation(args->request);
     const std::string table = eval_report_markdown(report);
