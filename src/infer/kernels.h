@@ -81,7 +81,22 @@ struct DenseArgs {
   int64_t y_stride = 0;
 };
 
+// One query row of causal attention over n cached positions (head dim D):
+// scores s_j = q . k_j (q already scaled by 1/sqrt(D)), p = softmax(s) in
+// fp32, out = sum_j p_j v_j. Keys transposed: k_j[d] = kt[d * k_stride + j].
+struct AttentionArgs {
+  const float* q = nullptr;   // [D]
+  const float* kt = nullptr;  // [D][k_stride]
+  int64_t k_stride = 0;
+  const float* v = nullptr;   // v_j = v + j * v_stride, D values
+  int64_t v_stride = 0;
+  int64_t n = 0, D = 0;
+  float* scores = nullptr;    // scratch, n values
+  float* out = nullptr;       // [D]
+};
+
 using TernaryKernelFn = void (*)(const TernaryArgs& args);
+using AttentionFn = void (*)(const AttentionArgs& args);
 using DenseKernelFn = void (*)(const DenseArgs& args);
 
 // One instruction-set variant of the kernels.
@@ -91,6 +106,7 @@ struct Kernels {
   TernaryKernelFn ternary_int8 = nullptr;  // chunk-aligned runs only (generic: any)
   TernaryKernelFn ternary_float = nullptr;
   DenseKernelFn dense = nullptr;
+  AttentionFn attend = nullptr;
 };
 
 // Every variant this build has and this CPU runs, lowest first (generic
@@ -107,6 +123,9 @@ inline bool simd_layout(int64_t groups, int64_t group_cols) { return groups == 1
 
 // fp16 (IEEE binary16 bits) to fp32, exact; for the generic kernels and loaders.
 float fp16_to_float(uint16_t h);
+// fp32 to fp16 bits, rounded to nearest even as torch's .to(kFloat16)
+// (overflow to Inf, subnormals kept, NaN stays NaN). In model.cpp.
+uint16_t float_to_fp16(float f);
 
 // Per-instruction-set entry points (kernels_<isa>.cpp).
 Kernels kernels_generic();

@@ -13,6 +13,7 @@
 #include <immintrin.h>
 
 #include "infer/kernels.h"
+#include "infer/kernels_attention_impl.h"
 
 namespace seedforge::infer {
 
@@ -157,6 +158,7 @@ Kernels kernels_avx2() {
   k.isa = Isa::kAvx2;
   k.ternary_int8 = ternary_int8;
   k.dense = dense;
+  k.attend = attend_impl;
   return k;
 }
 

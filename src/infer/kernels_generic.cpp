@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "infer/kernels.h"
+#include "infer/kernels_attention_impl.h"
 
 namespace seedforge::infer {
 
@@ -150,6 +151,7 @@ Kernels kernels_generic() {
   k.ternary_int8 = ternary_int8;
   k.ternary_float = ternary_float;
   k.dense = dense;
+  k.attend = attend_impl;
   return k;
 }
 

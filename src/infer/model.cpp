@@ -330,8 +330,66 @@ std::vector<float> decode_float(const Reader& r, const Entry& t, const SeedLMPar
   return out;
 }
 
+DenseMatrix dense_matrix(std::vector<float> values, int64_t rows, int64_t cols, bool fp16) {
+  DenseMatrix m;
+  m.rows = rows;
+  m.cols = cols;
+  m.fp16 = fp16;
+  if (fp16) {
+    m.w16.resize(values.size());
+    for (size_t i = 0; i < values.size(); ++i) m.w16[i] = float_to_fp16(values[i]);
+  } else {
+    m.w = std::move(values);
+  }
+  return m;
+}
+
+// A float matrix entry as the engine keeps it. A SeedLM entry kept in fp16 is
+// decoded slice by slice straight into fp16, never whole in fp32 (a
+// 32,000 x 2,048 head would hold 262 MB of fp32 beside its 131 MB of fp16).
+DenseMatrix dense_entry(const Reader& r, const Entry& e, const SeedLMParams& seedlm, bool fp16) {
+  if (!(fp16 && e.codec == "seedlm" && e.shape.size() == 2)) {
+    return dense_matrix(decode_float(r, e, seedlm), e.shape[0], e.shape[1], fp16);
+  }
+  const std::string what = describe(r.path, e);
+  const Array scale = checked_scale(r, e, 1, 1, false);
+  const Array bytes = checked_bytes(r, e, seedlm_stream_bytes(e.numel, seedlm));
+  const float s = scale.as_float(0);
+  if (!std::isfinite(s) || !(s > 0.0f)) throw input_error(what, ": SeedLM decode: scale ", s, " is not a positive finite number");
+  DenseMatrix m;
+  m.rows = e.shape[0];
+  m.cols = e.shape[1];
+  m.fp16 = true;
+  m.w16.resize(static_cast<size_t>(e.numel));
+  std::vector<float> slice;
+  const int64_t step = int64_t(1) << 16;
+  for (int64_t begin = 0; begin < e.numel; begin += step) {
+    const int64_t end = std::min(e.numel, begin + step);
+    slice.resize(static_cast<size_t>(end - begin));
+    try {
+      seedlm_decode_range(bytes.data, static_cast<size_t>(bytes.numel), e.numel, s, seedlm, begin, end, slice.data());
+    } catch (const Error& err) {
+      throw input_error(what, ": ", err.what());
+    }
+    check_finite(slice.data(), end - begin, what);
+    for (int64_t i = begin; i < end; ++i) m.w16[static_cast<size_t>(i)] = float_to_fp16(slice[static_cast<size_t>(i - begin)]);
+  }
+  r.done(bytes);
+  return m;
+}
+
+int64_t stored_bytes(const Reader& r, const Entry& t) {
+  auto size_of = [&](const PickleTensor* p) -> int64_t {
+    if (p == nullptr) return 0;
+    return pickle_tensor_numel(*p) * static_cast<int64_t>(pickle_storage_element_size(p->storage_type));
+  };
+  (void)r;
+  return size_of(t.payload) + size_of(t.scale);
+}
+
+}  // namespace
+
 uint16_t float_to_fp16(float f) {
-  // Round to nearest even, as torch's .to(kFloat16).
   uint32_t x;
   std::memcpy(&x, &f, 4);
   const uint32_t sign = (x >> 16) & 0x8000u;
@@ -353,31 +411,6 @@ uint16_t float_to_fp16(float f) {
   if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;
   return static_cast<uint16_t>(sign | h);
 }
-
-DenseMatrix dense_matrix(std::vector<float> values, int64_t rows, int64_t cols, bool fp16) {
-  DenseMatrix m;
-  m.rows = rows;
-  m.cols = cols;
-  m.fp16 = fp16;
-  if (fp16) {
-    m.w16.resize(values.size());
-    for (size_t i = 0; i < values.size(); ++i) m.w16[i] = float_to_fp16(values[i]);
-  } else {
-    m.w = std::move(values);
-  }
-  return m;
-}
-
-int64_t stored_bytes(const Reader& r, const Entry& t) {
-  auto size_of = [&](const PickleTensor* p) -> int64_t {
-    if (p == nullptr) return 0;
-    return pickle_tensor_numel(*p) * static_cast<int64_t>(pickle_storage_element_size(p->storage_type));
-  };
-  (void)r;
-  return size_of(t.payload) + size_of(t.scale);
-}
-
-}  // namespace
 
 TernaryMatrix pack_ternary(const int8_t* trits, int64_t rows, int64_t cols, int64_t scale_group, const void* scales,
                            int64_t scale_count, bool fp16) {
@@ -658,7 +691,7 @@ std::shared_ptr<const Model> load_model(const std::string& path, const Options& 
       p.ternary = true;
       p.t = ternary_matrix(r, e);
     } else {
-      p.d = dense_matrix(decode_float(r, e, seedlm), e.shape[0], e.shape[1], options.fp16_dense);
+      p.d = dense_entry(r, e, seedlm, options.fp16_dense);
     }
     if (with_bias) p.bias = vector(base + ".bias");
     return p;
@@ -691,7 +724,7 @@ std::shared_ptr<const Model> load_model(const std::string& path, const Options& 
     }
     m.head = dense_matrix(std::move(values), V, C, options.fp16_dense);
   } else {
-    m.head = dense_matrix(decode_float(r, entries.at("lm_head.weight"), seedlm), V, C, options.fp16_dense);
+    m.head = dense_entry(r, entries.at("lm_head.weight"), seedlm, options.fp16_dense);
     if (embed.codec == "seedlm") {
       // Checked (and any corrupt block reported) by one full decode in slices.
       const Array scale = checked_scale(r, embed, 1, 1, false);
@@ -720,7 +753,7 @@ std::shared_ptr<const Model> load_model(const std::string& path, const Options& 
       }
       m.embedding_is_seedlm = true;
     } else {
-      m.embedding = dense_matrix(decode_float(r, embed, seedlm), V, C, options.fp16_dense);
+      m.embedding = dense_entry(r, embed, seedlm, options.fp16_dense);
     }
   }
   return model;

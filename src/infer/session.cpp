@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <functional>
 
 #include "common/error.h"
 
@@ -15,6 +14,23 @@ namespace {
 // Below this many multiply-adds a matrix runs on one thread: waking the
 // others costs more (stories260K's 64 x 64 projections stay serial).
 constexpr int64_t kParallelWork = int64_t(1) << 18;
+
+// Rows a kernel call takes when several tokens run (prefill): the kernels
+// walk tokens four at a time inside a row range, so a range this small stays
+// in L1 across all the tokens instead of being read from memory once per four.
+constexpr int64_t kTileBytes = 16 * 1024;
+
+// Runs kernel(part) over [begin, end) in tiles of rows of `row_bytes` each.
+template <typename Args, typename Fn>
+void tiled(const Args& a, int64_t begin, int64_t end, int64_t row_bytes, Fn fn) {
+  const int64_t tile = a.T > 4 ? std::max<int64_t>(1, kTileBytes / std::max<int64_t>(row_bytes, 1)) : end - begin;
+  for (int64_t b = begin; b < end; b += tile) {
+    Args part = a;
+    part.row_begin = b;
+    part.row_end = std::min(end, b + tile);
+    fn(part);
+  }
+}
 
 constexpr float kActivationEps = 1e-5f;  // train/bit_linear_options.h
 constexpr float kInputNormEps = 1e-5f;
@@ -40,10 +56,23 @@ float quantize_activations_int8(const float* x, int64_t K, int bits, int8_t* q) 
   if (bits < 2 || bits > 8) throw usage_error("int8 activation quantization needs 2..8 bits, got ", bits);
   const float qp = static_cast<float>((1 << (bits - 1)) - 1);
   const float qn = static_cast<float>(-(1 << (bits - 1)));
+  float a8[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // partial maxima: the loop vectorizes
+  int64_t k = 0;
+  for (; k + 8 <= K; k += 8) {
+    for (int i = 0; i < 8; ++i) a8[i] = std::max(a8[i], std::fabs(x[k + i]));
+  }
   float amax = 0.0f;
-  for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(x[k]));
+  for (int i = 0; i < 8; ++i) amax = std::max(amax, a8[i]);
+  for (; k < K; ++k) amax = std::max(amax, std::fabs(x[k]));
   const float s = qp / std::max(amax, kActivationEps);
-  for (int64_t k = 0; k < K; ++k) q[k] = static_cast<int8_t>(std::min(std::max(std::nearbyint(x[k] * s), qn), qp));
+  // Round half to even as torch.round: adding and subtracting 1.5 * 2^23 rounds
+  // in the default rounding mode (exact for |x * s| < 2^22; here |x * s| <= qp
+  // up to rounding), and vectorizes where a nearbyint call does not.
+  constexpr float kMagic = 12582912.0f;
+  for (k = 0; k < K; ++k) {
+    const float r = (x[k] * s + kMagic) - kMagic;
+    q[k] = static_cast<int8_t>(std::min(std::max(r, qn), qp));
+  }
   return s;
 }
 
@@ -142,7 +171,12 @@ void Session::reserve(int64_t positions) {
   const int64_t cap = std::min(c.max_seq_len, std::max(positions, std::max<int64_t>(2 * capacity_, 64)));
   const int64_t kv = c.n_kv_heads * c.head_dim();
   for (size_t l = 0; l < k_cache_.size(); ++l) {
-    k_cache_[l].resize(static_cast<size_t>(cap * kv));
+    // Keys: each of the kv rows of positions moves to the longer row.
+    std::vector<float> k(static_cast<size_t>(kv * cap));
+    for (int64_t r = 0; r < kv && capacity_ > 0; ++r) {
+      std::memcpy(k.data() + r * cap, k_cache_[l].data() + r * capacity_, static_cast<size_t>(capacity_) * sizeof(float));
+    }
+    k_cache_[l] = std::move(k);
     v_cache_[l].resize(static_cast<size_t>(cap * kv));
   }
   // RoPE tables as the libtorch model computes them: inv_freq, angles and
@@ -161,7 +195,8 @@ void Session::reserve(int64_t positions) {
   capacity_ = cap;
 }
 
-void Session::parallel_rows(int64_t rows, int64_t work_per_row, const std::function<void(int64_t, int64_t)>& fn) {
+template <typename F>
+void Session::parallel_rows(int64_t rows, int64_t work_per_row, F&& fn) {
   const int threads = pool_ ? pool_->size() : 1;
   if (threads == 1 || rows * work_per_row < kParallelWork || rows < 2) {
     fn(0, rows);
@@ -204,12 +239,9 @@ void Session::dense(const DenseMatrix& m, const float* x, int64_t x_stride, int6
   a.T = T;
   a.y = y;
   a.y_stride = y_stride;
-  parallel_rows(m.rows, T * m.cols, [&](int64_t begin, int64_t end) {
-    DenseArgs part = a;
-    part.row_begin = begin;
-    part.row_end = end;
-    kernels_->dense(part);
-  });
+  const int64_t row_bytes = m.cols * (m.fp16 ? 2 : 4);
+  parallel_rows(m.rows, T * m.cols,
+                [&](int64_t begin, int64_t end) { tiled(a, begin, end, row_bytes, kernels_->dense); });
 }
 
 void Session::project(const Projection& p, Input& in, float* y, int64_t y_stride) {
@@ -225,12 +257,9 @@ void Session::project(const Projection& p, Input& in, float* y, int64_t y_stride
     a.T = in.T;
     a.y = y;
     a.y_stride = y_stride;
-    parallel_rows(p.d.rows, in.T * p.d.cols, [&](int64_t begin, int64_t end) {
-      DenseArgs part = a;
-      part.row_begin = begin;
-      part.row_end = end;
-      kernels_->dense(part);
-    });
+    const int64_t row_bytes = p.d.cols * (p.d.fp16 ? 2 : 4);
+    parallel_rows(p.d.rows, in.T * p.d.cols,
+                  [&](int64_t begin, int64_t end) { tiled(a, begin, end, row_bytes, kernels_->dense); });
     return;
   }
   const TernaryMatrix& m = p.t;
@@ -259,12 +288,8 @@ void Session::project(const Projection& p, Input& in, float* y, int64_t y_stride
     a.x_stride = in.Kp;
     fn = kernels_->ternary_float;
   }
-  parallel_rows(m.rows, in.T * m.cols, [&](int64_t begin, int64_t end) {
-    TernaryArgs part = a;
-    part.row_begin = begin;
-    part.row_end = end;
-    fn(part);
-  });
+  const int64_t row_bytes = m.chunks * kChunkBytes;
+  parallel_rows(m.rows, in.T * m.cols, [&](int64_t begin, int64_t end) { tiled(a, begin, end, row_bytes, fn); });
 }
 
 void Session::attention(int64_t layer, int64_t T) {
@@ -272,38 +297,26 @@ void Session::attention(int64_t layer, int64_t T) {
   const int64_t H = c.n_heads, Hkv = c.n_kv_heads, D = c.head_dim(), G = H / Hkv, kv = Hkv * D;
   const float* kc = k_cache_[static_cast<size_t>(layer)].data();
   const float* vc = v_cache_[static_cast<size_t>(layer)].data();
-  const int64_t start = position_;
-  auto run = [&](int64_t begin, int64_t end) {
+  const int64_t start = position_, cap = capacity_;
+  const AttentionFn attend = kernels_->attend;
+  parallel_rows(T * H, (start + T) * D * 2, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> scores;
+    scores.resize(static_cast<size_t>(start + T));
     for (int64_t i = begin; i < end; ++i) {
       const int64_t t = i / H, h = i % H, kvh = h / G;
-      const int64_t n = start + t + 1;  // keys 0 .. start + t
-      const float* q = q_.data() + t * H * D + h * D;
-      scores.resize(static_cast<size_t>(n));
-      float max = -INFINITY;
-      for (int64_t j = 0; j < n; ++j) {
-        const float* k = kc + j * kv + kvh * D;
-        float s = 0.0f;
-        for (int64_t d = 0; d < D; ++d) s += q[d] * k[d];
-        scores[static_cast<size_t>(j)] = s;
-        max = std::max(max, s);
-      }
-      float sum = 0.0f;
-      for (int64_t j = 0; j < n; ++j) {
-        const float e = std::exp(scores[static_cast<size_t>(j)] - max);
-        scores[static_cast<size_t>(j)] = e;
-        sum += e;
-      }
-      float* out = att_.data() + t * H * D + h * D;
-      std::fill(out, out + D, 0.0f);
-      for (int64_t j = 0; j < n; ++j) {
-        const float p = scores[static_cast<size_t>(j)] / sum;
-        const float* v = vc + j * kv + kvh * D;
-        for (int64_t d = 0; d < D; ++d) out[d] += p * v[d];
-      }
+      AttentionArgs a;
+      a.q = q_.data() + t * H * D + h * D;
+      a.kt = kc + kvh * D * cap;
+      a.k_stride = cap;
+      a.v = vc + kvh * D;
+      a.v_stride = kv;
+      a.n = start + t + 1;  // keys 0 .. start + t
+      a.D = D;
+      a.scores = scores.data();
+      a.out = att_.data() + t * H * D + h * D;
+      attend(a);
     }
-  };
-  parallel_rows(T * H, (start + T) * D * 2, run);
+  });
 }
 
 const float* Session::forward(const int32_t* tokens, int64_t n, bool all_logits) {
@@ -369,7 +382,7 @@ const float* Session::forward(const int32_t* tokens, int64_t n, bool all_logits)
       const int64_t pos = position_ + t;
       rope(q_.data() + t * H * D, H, pos, qscale);
       rope(k_.data() + t * kv, c.n_kv_heads, pos, 1.0f);
-      std::memcpy(kc + pos * kv, k_.data() + t * kv, static_cast<size_t>(kv) * sizeof(float));
+      for (int64_t r = 0; r < kv; ++r) kc[r * capacity_ + pos] = k_[static_cast<size_t>(t * kv + r)];
       std::memcpy(vc + pos * kv, v_.data() + t * kv, static_cast<size_t>(kv) * sizeof(float));
     }
     attention(static_cast<int64_t>(l), T);

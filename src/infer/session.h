@@ -85,14 +85,18 @@ class Session {
   void project(const Projection& p, Input& in, float* y, int64_t y_stride);
   void dense(const DenseMatrix& m, const float* x, int64_t x_stride, int64_t T, float* y, int64_t y_stride);
   void attention(int64_t layer, int64_t T);
-  void parallel_rows(int64_t rows, int64_t work_per_row, const std::function<void(int64_t, int64_t)>& fn);
+  // fn(begin, end) over row ranges, on the pool when the work is large enough.
+  template <typename F>
+  void parallel_rows(int64_t rows, int64_t work_per_row, F&& fn);
 
   std::shared_ptr<const Model> model_;
   const Kernels* kernels_;
   std::unique_ptr<ThreadPool> pool_;
   int64_t position_ = 0;
   int64_t capacity_ = 0;
-  std::vector<std::vector<float>> k_cache_, v_cache_;  // per layer [capacity][Hkv * D]
+  // Per layer: keys transposed [Hkv][D][capacity] (positions contiguous, see
+  // kernels_attention_impl.h), values [capacity][Hkv * D].
+  std::vector<std::vector<float>> k_cache_, v_cache_;
   std::vector<float> rope_cos_, rope_sin_;             // [capacity][D / 2]
   // Scratch, sized for the largest T so far.
   std::vector<float> x_, h_, q_, k_, v_, att_, tmp_, gate_, up_, logits_;

@@ -35,7 +35,7 @@ void ThreadPool::work() {
     const int64_t i = next_.fetch_add(1, std::memory_order_relaxed);
     if (i >= n_) return;
     try {
-      (*job_)(i);
+      job_(ctx_, i);
     } catch (...) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!error_) error_ = std::current_exception();
@@ -66,13 +66,14 @@ void ThreadPool::worker_loop() {
   }
 }
 
-void ThreadPool::run(int64_t n, const std::function<void(int64_t)>& fn) {
+void ThreadPool::run(int64_t n, void (*fn)(void* ctx, int64_t i), void* ctx) {
   if (n <= 0) return;
   if (workers_.empty() || n == 1) {
-    for (int64_t i = 0; i < n; ++i) fn(i);
+    for (int64_t i = 0; i < n; ++i) fn(ctx, i);
     return;
   }
-  job_ = &fn;
+  job_ = fn;
+  ctx_ = ctx;
   n_ = n;
   error_ = nullptr;
   next_.store(0, std::memory_order_relaxed);

@@ -11,7 +11,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
-#include <functional>
+#include <type_traits>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -27,11 +27,18 @@ class ThreadPool {
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
-  // Calls fn(i) for every i in [0, n), spread over the threads (the caller
-  // included), and returns when all calls have returned. The first exception
-  // thrown by a call is rethrown here after the others finish. Not reentrant:
-  // fn must not call run() on the same pool.
-  void run(int64_t n, const std::function<void(int64_t)>& fn);
+  // Calls fn(ctx, i) for every i in [0, n), spread over the threads (the
+  // caller included), and returns when all calls have returned. The first
+  // exception thrown by a call is rethrown here after the others finish. Not
+  // reentrant: fn must not call run() on the same pool.
+  void run(int64_t n, void (*fn)(void* ctx, int64_t i), void* ctx);
+  // The same for any callable f(i), without the allocation a std::function
+  // of a capturing lambda may cost on every call.
+  template <typename F>
+  void run(int64_t n, F&& f) {
+    using Fn = std::remove_reference_t<F>;
+    run(n, [](void* c, int64_t i) { (*static_cast<Fn*>(c))(i); }, const_cast<void*>(static_cast<const void*>(&f)));
+  }
 
  private:
   void worker_loop();
@@ -44,7 +51,8 @@ class ThreadPool {
   std::atomic<int64_t> next_{0};
   std::atomic<int> pending_{0};
   std::atomic<bool> stop_{false};
-  const std::function<void(int64_t)>* job_ = nullptr;
+  void (*job_)(void*, int64_t) = nullptr;
+  void* ctx_ = nullptr;
   int64_t n_ = 0;
   std::exception_ptr error_;
 };

@@ -149,6 +149,27 @@ TEST(SeedLMCodec, DecodeMatchesIndependentDecoder) {
   }
 }
 
+TEST(SeedLMCodec, DecodeRangeGivesTheSameBitsAsAFullDecode) {
+  // What the inference engine's embedding lookup uses: any range, starting
+  // and ending mid-block, equals the full decode bit for bit.
+  SeedLMParams p;
+  p.K = 12;
+  const int64_t n = 1003;
+  const auto w = gaussian(n, 0.02f, 4);
+  const SeedLMTensor t = seedlm_encode(w.data(), n, p);
+  std::vector<float> full(n);
+  seedlm_decode(t, p, full.data());
+  for (const auto& [begin, end] : std::vector<std::pair<int64_t, int64_t>>{{0, n}, {0, 1}, {5, 13}, {8, 16}, {997, 1003}, {300, 300}, {1, 1002}}) {
+    std::vector<float> part(static_cast<size_t>(end - begin) + 1, -7.0f);
+    seedlm_decode_range(t.bits.data(), t.bits.size(), n, t.scale, p, begin, end, part.data());
+    for (int64_t i = begin; i < end; ++i) ASSERT_EQ(std::memcmp(&part[i - begin], &full[i], sizeof(float)), 0) << i;
+    EXPECT_EQ(part[static_cast<size_t>(end - begin)], -7.0f);  // nothing written past the range
+  }
+  std::vector<float> out(4);
+  EXPECT_THROW(seedlm_decode_range(t.bits.data(), t.bits.size(), n, t.scale, p, 1000, 1004, out.data()), Error);
+  EXPECT_THROW(seedlm_decode_range(t.bits.data(), t.bits.size() - 1, n, t.scale, p, 0, 4, out.data()), Error);
+}
+
 TEST(SeedLMCodec, SameBitsForAnyThreadCount) {
   SeedLMParams p;
   p.K = 12;

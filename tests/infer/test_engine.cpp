@@ -334,6 +334,25 @@ TEST(InferEngine, QuantizerEqualsBitLinearBitForBit) {
   }
 }
 
+TEST(InferEngine, Fp16ConversionEqualsTorchs) {
+  // Random magnitudes from 2^-30 to 2^17 (subnormal, normal and overflowing
+  // fp16), exact ties, and the edges.
+  std::mt19937 rng(21);
+  std::vector<float> values = {0.0f, -0.0f, 65504.0f, 65520.0f, 65519.996f, 1e-8f, 2.98e-8f, 5.96e-8f, 6.1e-5f,
+                               6.103515625e-05f, 1.0f + 1.0f / 2048.0f, 1.0f + 3.0f / 2048.0f, INFINITY, -INFINITY};
+  std::uniform_real_distribution<float> e(-30.0f, 17.0f);
+  for (int i = 0; i < 200000; ++i) values.push_back((i % 2 ? -1.0f : 1.0f) * std::exp2(e(rng)));
+  for (int i = 0; i < 2048; ++i) values.push_back(std::ldexp(1.0f + (2 * i + 1) / 4096.0f, i % 40 - 24));  // halfway cases
+  const torch::Tensor t = torch::from_blob(values.data(), {static_cast<int64_t>(values.size())}, torch::kFloat32).to(torch::kFloat16);
+  const uint16_t* want = reinterpret_cast<const uint16_t*>(t.data_ptr<at::Half>());
+  for (size_t i = 0; i < values.size(); ++i) {
+    ASSERT_EQ(infer::float_to_fp16(values[i]), want[i]) << values[i];
+    if (!std::isnan(values[i])) {
+      ASSERT_EQ(infer::fp16_to_float(want[i]), static_cast<float>(t[static_cast<int64_t>(i)].item<at::Half>()));
+    }
+  }
+}
+
 TEST(InferEngine, LogitsMatchLibtorchInEveryKernelVariant) {
   expect_logits_match(float_activations().path, /*full_precision=*/true, 8);
   expect_logits_match(shipped().path, false, 20);
