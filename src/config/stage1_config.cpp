@@ -200,6 +200,7 @@ std::string config_fingerprint(const Stage1Config& config) {
   j["bitnet"].erase("checkpoint_every");
   j["bitnet"].erase("checkpoint_dir");
   j["bitnet"].erase("token_cache_dir");
+  j["bitnet"].erase("teacher_cache_mb");
   j["seedlm"].erase("threads");
   j.erase("eval");
   j.erase("hardware");

@@ -78,6 +78,8 @@ void validate(const Stage1Config& config, const std::string& where) {
   }
   check.at_least("bitnet.kd_weight", b.kd_weight, 0.0);
   check.above("bitnet.kd_temperature", b.kd_temperature, 0.0);
+  check.at_least<int64_t>("bitnet.teacher_top_k", b.teacher_top_k, 0);
+  check.at_least<int64_t>("bitnet.teacher_cache_mb", b.teacher_cache_mb, 0);
   check.at_least<int64_t>("bitnet.eval_every", b.eval_every, 0);
   check.at_least<int64_t>("bitnet.checkpoint_every", b.checkpoint_every, 0);
   check.in_half_open("bitnet.valid_fraction", b.valid_fraction, 0.0, 1.0);

@@ -6,8 +6,9 @@
 //   grad_accum micro-batches of batch_size windows (train_data.h), each
 //     loss = CE(student, next tokens) + kd_weight * T^2 * KL(softmax(t/T) || softmax(s/T))
 //     (the KL term, mean over tokens, only with a teacher), backward of loss / grad_accum;
-//     on CPU the teacher's log-probabilities of each window are kept after their
-//     first computation (TrainOptions::teacher_cache_mb), later epochs reuse them
+//     on CPU the teacher's targets of each window (its log-probabilities, or only
+//     its top k: teacher_targets.h) are kept after their first computation
+//     (bitnet.teacher_cache_mb), later epochs reuse them
 //   the global gradient L2 norm clipped to grad_clip, then AdamW (decoupled
 //   weight decay on matrices only, eps 1e-8)
 //   every eval_every steps: top-1 and perplexity on the validation documents at lambda = 1
@@ -24,6 +25,7 @@
 #include "model/transformer.h"
 #include "train/memory_estimate.h"
 #include "train/progress.h"
+#include "train/teacher_targets.h"
 #include "train/train_data.h"
 #include "train/train_options.h"
 
@@ -69,16 +71,13 @@ Transformer make_teacher(const Transformer& dense_model);
 FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const TrainData& data,
                                const TrainOptions& options, const FinetuneHooks& hooks = {});
 
-// log_softmax(teacher(inputs) / kd_temperature): inputs [B, T] -> [B*T, V] fp32, no autograd.
-torch::Tensor teacher_log_probs(Transformer& teacher, const torch::Tensor& inputs, const TrainOptions& options, bool bf16);
-
 // The loss of one micro-batch, as the trainer computes it (exposed for tests and
-// benchmarks): windows [B, T+1] int64 -> {loss, ce, kd} scalars. teacher_logp is
-// teacher_log_probs() of the window inputs, or undefined for no distillation (kd = 0).
+// benchmarks): windows [B, T+1] int64 -> {loss, ce, kd} scalars. `teacher` holds
+// teacher_targets() of the window inputs, or nothing for no distillation (kd = 0).
 struct MicroBatchLoss {
   torch::Tensor loss, ce, kd;
 };
-MicroBatchLoss micro_batch_loss(Transformer& student, const torch::Tensor& teacher_logp, const torch::Tensor& windows,
+MicroBatchLoss micro_batch_loss(Transformer& student, const TeacherTargets& teacher, const torch::Tensor& windows,
                                 const TrainOptions& options, bool bf16, bool activation_checkpointing);
 // The same, running the teacher (nullptr = no distillation).
 MicroBatchLoss micro_batch_loss(Transformer& student, Transformer* teacher, const torch::Tensor& windows,
@@ -90,7 +89,7 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(Transformer& student, const 
 
 // One optimizer step, the trainer's inner loop: zero the gradients, forward and
 // backward every micro-batch (loss / micro-batches), clip, AdamW step with `lr`.
-// teacher_logps: one per micro-batch (teacher_log_probs()), or empty for no
+// teacher: one per micro-batch (teacher_targets()), or empty for no
 // distillation. Lambda must already be set on the student. Throws runtime_error
 // on a non-finite loss, before backward; `where` ("step 12 of 100") goes into that message.
 struct StepStats {
@@ -98,7 +97,7 @@ struct StepStats {
   double grad_norm = 0.0;                 // before clipping
 };
 StepStats optimizer_step(Transformer& student, const std::vector<torch::Tensor>& micro_batches,
-                         const std::vector<torch::Tensor>& teacher_logps, torch::optim::Optimizer& optimizer, double lr,
+                         const std::vector<TeacherTargets>& teacher, torch::optim::Optimizer& optimizer, double lr,
                          const TrainOptions& options, bool bf16, bool activation_checkpointing, const std::string& where);
 
 }  // namespace seedforge
