@@ -255,8 +255,29 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   training_shape.constraints = default_stage1_config().constraints;
   train.fingerprint = "input:" + hex(hash_path(input)) + " train:" + train_text_hash + " config:" + config_fingerprint(training_shape);
 
+  // The start of the training text, as many tokens as the evaluation text:
+  // retention there against retention on unseen text separates fitting the
+  // training text from keeping the model.
+  EvalInputs train_inputs;
+  if (fine_tune) {
+    int64_t eval_tokens = 0;
+    for (const auto& d : eval_inputs.documents) eval_tokens += int64_t(d.size());
+    const std::vector<std::vector<int32_t>> docs =
+        tokenize_documents(read_documents(train_files.front()), tokenizer, model_config.max_seq_len);
+    int64_t tokens = 0;
+    for (const auto& d : docs) {
+      if (!train_inputs.documents.empty() && tokens >= eval_tokens) break;
+      train_inputs.documents.push_back(d);
+      tokens += int64_t(d.size());
+    }
+    report.train_sample = concat(train_files.front(), " (first ", train_inputs.documents.size(), " documents)");
+  }
+
   // ---- baseline evaluation ----------------------------------------------
   report.before = stages.run("baseline evaluation", [&] {
+    if (!train_inputs.documents.empty()) {
+      report.train_before = evaluate(original.model, tokenizer, train_inputs, model_config.max_seq_len, "original on training text");
+    }
     return evaluate(original.model, tokenizer, eval_inputs, model_config.max_seq_len, "original");
   });
   metrics.set_gauge(stage1_metric::kTop1, report.before.top1, {{"model", "original"}});
@@ -397,6 +418,10 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   Transformer compressed = build_stage1_model(file, output);
   report.after = evaluate(compressed, tokenizer, eval_inputs, model_config.max_seq_len, "compressed (in memory)");
   report.retention = report.before.top1 > 0 ? report.after.top1 / report.before.top1 : 0.0;
+  if (!train_inputs.documents.empty()) {
+    report.train_after = evaluate(compressed, tokenizer, train_inputs, model_config.max_seq_len, "compressed on training text");
+    report.train_retention = report.train_before.top1 > 0 ? report.train_after.top1 / report.train_before.top1 : 0.0;
+  }
   file.metrics_json = stage1_embedded_metrics(report);
 
   // ---- write --------------------------------------------------------------

@@ -83,6 +83,20 @@ TEST(Stage1Pipeline, WritesFileLogAndReport) {
   EXPECT_EQ(r.train_steps, 4);
   EXPECT_GT(r.before.top1, 0.4);
   EXPECT_NEAR(r.retention, r.after.top1 / r.before.top1, 1e-12);
+  // Both readings on the start of the training text too: at least the
+  // evaluation text's token count, the original's top-1 there independent of the student.
+  EXPECT_GE(r.train_before.tokens, r.before.tokens);
+  EXPECT_EQ(r.train_after.tokens, r.train_before.tokens);
+  EXPECT_GT(r.train_before.top1, 0.4);
+  EXPECT_NEAR(r.train_retention, r.train_after.top1 / r.train_before.top1, 1e-12);
+  EXPECT_NE(r.train_sample.find("(first "), std::string::npos) << r.train_sample;
+  {
+    const auto j = report_json(r);
+    EXPECT_NEAR(j["accuracy"]["top1_drop_points"].get<double>(), 100.0 * (r.before.top1 - r.after.top1), 1e-9);
+    EXPECT_NEAR(j["accuracy_on_training_text"]["top1_drop_points"].get<double>(),
+                100.0 * (r.train_before.top1 - r.train_after.top1), 1e-9);
+    EXPECT_NE(report_markdown(r).find("retention on training text"), std::string::npos);
+  }
   // Stages in order, each timed.
   const std::vector<std::string> expected = {"load", "baseline evaluation", "bitnet conversion and fine-tuning", "encoding",
                                              "write", "reload and evaluate", "check constraints"};
