@@ -122,6 +122,29 @@ TEST(Stage1Pipeline, WritesFileLogAndReport) {
   EXPECT_NE(log.find("[info]"), std::string::npos);
 }
 
+TEST(Stage1Pipeline, ByteTableAccountsForEveryByte) {
+  // python/stage1_bytes.py: its rows sum to the file size, and its ternary and
+  // SeedLM rows equal what the report says those tensors store.
+  auto& run = shared();
+  const auto r = test::run_command(test::python() + " " + std::string(SEEDFORGE_SOURCE_DIR) + "/python/stage1_bytes.py " +
+                                   run.output + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
+  int64_t sum = 0;
+  for (const auto& [row, n] : j["rows"].items()) {
+    EXPECT_GE(n.get<int64_t>(), 0) << row;
+    sum += n.get<int64_t>();
+  }
+  EXPECT_EQ(sum, run.report.output_bytes);
+  EXPECT_EQ(j["bytes"].get<int64_t>(), run.report.output_bytes);
+  int64_t ternary = 0, seedlm = 0, other = 0;
+  for (const auto& t : run.report.tensors) (t.codec == "ternary" ? ternary : t.codec == "seedlm" ? seedlm : other) += t.bytes;
+  EXPECT_EQ(j["rows"]["ternary trits (5 a byte)"].get<int64_t>() + j["rows"]["ternary scales"].get<int64_t>(), ternary);
+  EXPECT_EQ(j["rows"]["SeedLM seeds, exponents, coefficients"].get<int64_t>() + j["rows"]["SeedLM scales"].get<int64_t>(),
+            seedlm);
+  EXPECT_EQ(j["tensors_by_codec"]["ternary"].get<int>(), 35);
+}
+
 TEST(Stage1Pipeline, FileReloadsWithTheSameFigures) {
   auto& run = shared();
   LoadedModel m = open_model(run.output, "");
