@@ -69,6 +69,8 @@ TEST(Stage1Config, DefaultsAreTheDocumentedOnes) {
   EXPECT_DOUBLE_EQ(c.constraints.max_accuracy_drop, 0.05);
   EXPECT_EQ(c.hardware.device, Device::kCpu);
   EXPECT_DOUBLE_EQ(c.hardware.max_vram_gb, 16.0);
+  EXPECT_EQ(c.hardware.backend, "auto");
+  EXPECT_DOUBLE_EQ(c.hardware.dist_timeout_s, 300.0);
   EXPECT_EQ(c.output.metrics_port, 0);
   EXPECT_EQ(c.output.metrics_host, "127.0.0.1");  // loopback unless the user says otherwise
   EXPECT_NO_THROW(validate(c));
@@ -85,7 +87,7 @@ TEST(Stage1Config, JsonHasEveryKeyUnderItsSection) {
   EXPECT_EQ(j["encoding"].size(), 4u);
   EXPECT_EQ(j["eval"].size(), 5u);
   EXPECT_EQ(j["constraints"].size(), 2u);
-  EXPECT_EQ(j["hardware"].size(), 3u);
+  EXPECT_EQ(j["hardware"].size(), 5u);
   EXPECT_EQ(j["output"].size(), 5u);
   EXPECT_EQ(j["bitnet"]["schedule"], "linear");
   EXPECT_EQ(j["encoding"]["float"], "seedlm");
@@ -152,6 +154,8 @@ TEST(Stage1Config, EveryKeyRoundTripsWithNonDefaultValue) {
   c.hardware.device = Device::kCuda;
   c.hardware.max_vram_gb = 40.0;
   c.hardware.threads = 4;
+  c.hardware.backend = "nccl";
+  c.hardware.dist_timeout_s = 60.0;
   c.output.log_file = "run.log";
   c.output.metrics_file = "m.prom";
   c.output.pushgateway_url = "http://127.0.0.1:9091";
@@ -279,6 +283,11 @@ TEST(Stage1Config, OutOfRangeValuesNameTheKeyAndTheRange) {
        "config.json: constraints.max_accuracy_drop must be in [0, 1), got 1"},
       {R"({"hardware": {"max_vram_gb": 0}})", "config.json: hardware.max_vram_gb must be > 0, got 0"},
       {R"({"hardware": {"threads": -2}})", "config.json: hardware.threads must be >= 0, got -2"},
+      {R"({"hardware": {"backend": "mpi"}})",
+       "config.json: hardware.backend must be \"auto\", \"gloo\" or \"nccl\", got \"mpi\""},
+      {R"({"hardware": {"backend": "nccl"}})",
+       "config.json: hardware.backend \"nccl\" needs hardware.device \"cuda\" (NCCL reduces GPU tensors only)"},
+      {R"({"hardware": {"dist_timeout_s": 0}})", "config.json: hardware.dist_timeout_s must be > 0, got 0"},
       {R"({"output": {"metrics_port": 65536}})", "config.json: output.metrics_port must be in [0, 65535], got 65536"},
       {R"({"output": {"metrics_port": -1}})", "config.json: output.metrics_port must be in [0, 65535], got -1"},
       {R"({"output": {"metrics_host": ""}})",
@@ -296,7 +305,8 @@ TEST(Stage1Config, RangeEdgesAreAccepted) {
                            R"({"seedlm": {"K": 24, "seed_candidates": 16777215}})",
                            R"({"seedlm": {"latent_dim": 8}})", R"({"output": {"metrics_port": 65535}})",
                            R"({"bitnet": {"lr": 0, "epochs": 0}})",
-                           R"({"output": {"pushgateway_url": "https://gw.example:9091"}})"}) {
+                           R"({"output": {"pushgateway_url": "https://gw.example:9091"}})",
+                           R"({"hardware": {"device": "cuda", "backend": "nccl", "dist_timeout_s": 0.5}})"}) {
     EXPECT_NO_THROW(parse_stage1_config(text, "config.json")) << text;
   }
 }
