@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -76,6 +77,7 @@ int launch_local_workers(const std::vector<std::string>& arguments, int nproc, d
   argv.push_back(nullptr);
   install_interrupt_handlers();
 
+  const pid_t launcher = ::getpid();
   std::vector<pid_t> pids(static_cast<size_t>(nproc), -1);
   auto kill_all = [&](int sig) {
     for (pid_t p : pids) {
@@ -97,6 +99,13 @@ int launch_local_workers(const std::vector<std::string>& arguments, int nproc, d
       // here: the launcher has no other threads).
       ::signal(SIGINT, SIG_DFL);
       ::signal(SIGTERM, SIG_DFL);
+      // A process group of its own: Ctrl-C reaches the launcher alone, which
+      // passes it on once (a worker that got it twice would die at once
+      // instead of checkpointing, interrupt.h). If the launcher dies, SIGTERM
+      // stops the worker at its next step.
+      ::setpgid(0, 0);
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != launcher) ::_exit(1);
       const std::string r = std::to_string(rank), n = std::to_string(nproc), p = std::to_string(port);
       ::setenv("RANK", r.c_str(), 1);
       ::setenv("LOCAL_RANK", r.c_str(), 1);

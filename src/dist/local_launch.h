@@ -7,8 +7,10 @@
 // Faults: the workers stop each other (a dead or hung peer fails their next
 // collective within hardware.dist_timeout_s, process_group.h); as a last
 // resort the launcher kills the workers still running timeout_s + 5 s after
-// the first one failed. SIGINT/SIGTERM reaching the launcher are passed on to
-// every worker (which then stop at their next step with a checkpoint).
+// the first one failed. The workers run in a process group of their own, so
+// that Ctrl-C reaches only the launcher, which passes SIGINT/SIGTERM on to
+// every worker once (they then stop at their next step with a checkpoint);
+// a worker whose launcher died gets SIGTERM.
 // Torch-free.
 #pragma once
 

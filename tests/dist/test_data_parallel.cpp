@@ -89,6 +89,7 @@ class Stage1Process {
     }
   }
   std::string output() const { return read_all(log_); }
+  int pid() const { return pid_; }
 
   // The pids of the processes that printed "fault point '<name>' reached (pid N)", once `count` did.
   std::vector<int> wait_for_fault_point(const std::string& name, size_t count) {
@@ -262,6 +263,46 @@ TEST(DataParallel, KilledRankEndsTheRunWithAClearError) {
     EXPECT_FALSE(fs::exists(output)) << "nothing is half-written";
     EXPECT_FALSE(fs::exists(output + ".report.json"));
   }
+}
+
+TEST(DataParallel, InterruptedRunResumesWithTheSameWorldSize) {
+  // Ctrl-C reaches the launcher, which passes it on to both ranks: they finish
+  // the step, rank 0 writes the checkpoint, the run exits 130 with nothing
+  // under the output; --resume with 2 ranks then gives the model of an
+  // uninterrupted 2-rank run. (Not its bytes: the file records the tokens
+  // trained by the run that wrote it, 3 steps' worth after a resume at step
+  // 5, as a one-process resume does.)
+  test::TempDir dir;
+  std::string c = test::tiny_config_json(8);
+  c.replace(c.find(R"("threads": 2})"), 13, R"("threads": 1})");
+  test::write_text(dir.file("c.json"), c);
+  fs::create_directories(dir.file("whole"));
+  fs::create_directories(dir.file("parts"));
+  const std::string bound = "timeout " + std::to_string(kLongest.count()) + " ";
+  const std::string input = " --input " + test::stories_model() + " --config " + dir.file("c.json");
+  const auto whole = test::run_command(bound + test::stage1_binary() + " --nproc 2 --output " +
+                                       dir.file("whole/m.stage1.pt") + input);
+  ASSERT_TRUE(whole.exit_code == 0 || whole.exit_code == 3) << whole.output;
+
+  const std::string output = dir.file("parts/m.stage1.pt");
+  Stage1Process run("--nproc 2 --output " + output + input, dir.file("log.txt"), "fine-tuning");
+  ASSERT_EQ(run.wait_for_fault_point("fine-tuning", 2).size(), 2u) << run.output();
+  ::kill(run.pid(), SIGINT);  // the launcher
+  EXPECT_EQ(run.wait(), 130) << run.output();
+  EXPECT_NE(run.output().find("stopped by SIGINT at step 5 of 8; checkpoint written to"), std::string::npos)
+      << run.output();
+  EXPECT_FALSE(fs::exists(output));
+  ASSERT_TRUE(fs::exists(output + ".checkpoints/bitnet_checkpoint.pt"));
+
+  const auto resumed = test::run_command(bound + test::stage1_binary() + " --nproc 2 --output " + output + input +
+                                         " --resume");
+  ASSERT_EQ(resumed.exit_code, whole.exit_code) << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed from"), std::string::npos) << resumed.output;
+  const auto resumed_report = nlohmann::json::parse(read_all(output + ".report.json"));
+  const auto whole_report = nlohmann::json::parse(read_all(dir.file("whole/m.stage1.pt.report.json")));
+  EXPECT_EQ(resumed_report["training"]["final_loss"], whole_report["training"]["final_loss"]);
+  EXPECT_EQ(resumed_report["accuracy"], whole_report["accuracy"]);
+  EXPECT_EQ(resumed_report["tensors"], whole_report["tensors"]) << "every tensor's codec, bytes and error";
 }
 
 TEST(DataParallel, ResumeWithAnotherWorldSizeIsRefusedNamingBoth) {
