@@ -122,6 +122,11 @@ struct HardwareConfig {
   Device device = Device::kCpu;
   double max_vram_gb = 16.0;
   int threads = 0;  // torch intra-op threads; 0 = library default
+  // Data-parallel runs (WORLD_SIZE > 1, src/dist/): the c10d backend, "auto"
+  // (Gloo on CPU, NCCL on CUDA), "gloo" or "nccl"; and how long a collective
+  // waits for a peer rank before the run stops with an error naming it.
+  std::string backend = "auto";
+  double dist_timeout_s = 300.0;
 };
 
 struct OutputConfig {

@@ -38,6 +38,8 @@ TrainOptions train_options_from_config(const Stage1Config& config) {
   o.device = to_string(config.hardware.device);
   o.max_vram_gb = config.hardware.max_vram_gb;
   o.threads = config.hardware.threads;
+  o.backend = config.hardware.backend;
+  o.dist_timeout_s = config.hardware.dist_timeout_s;
   o.fingerprint = config_fingerprint(config);
   return o;
 }

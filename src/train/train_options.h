@@ -51,8 +51,13 @@ struct TrainOptions {
   std::string device = "cpu";  // "cpu" or "cuda"
   double max_vram_gb = 16.0;   // checked against the memory estimate on CUDA
   int threads = 0;             // the caller configures threads; kept for the record
+  std::string backend = "auto";  // c10d backend of a data-parallel run (src/dist/)
+  double dist_timeout_s = 300.0; // how long a collective waits for a peer rank
 
   // Run-time settings (not in the config file).
+  // Data-parallel ranks (src/dist/): each step takes world_size * grad_accum *
+  // batch_size windows, each rank grad_accum * batch_size of them.
+  int world_size = 1;
   bool resume = false;       // continue from <checkpoint_dir>/bitnet_checkpoint.pt
   std::string fingerprint;   // stored in checkpoints; resume refuses a different one
   int64_t eval_max_docs = 0; // periodic validation on the first N documents (0 = all)

@@ -142,7 +142,8 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(Transformer& student, const 
 
 StepStats optimizer_step(Transformer& student, const std::vector<torch::Tensor>& micro_batches,
                          const std::vector<TeacherTargets>& teacher, torch::optim::Optimizer& optimizer, double lr,
-                         const TrainOptions& options, bool bf16, bool activation_checkpointing, const std::string& where) {
+                         const TrainOptions& options, bool bf16, bool activation_checkpointing, const std::string& where,
+                         DistGroup* group) {
   set_learning_rate(optimizer, lr);
   optimizer.zero_grad();
   StepStats stats;
@@ -164,14 +165,25 @@ StepStats optimizer_step(Transformer& student, const std::vector<torch::Tensor>&
     stats.kd += kd / n;
   }
   std::vector<torch::Tensor> params;
-  for (const auto& group : optimizer.param_groups()) params.insert(params.end(), group.params().begin(), group.params().end());
+  for (const auto& g : optimizer.param_groups()) params.insert(params.end(), g.params().begin(), g.params().end());
+  if (group != nullptr) {
+    std::vector<torch::Tensor> grads;
+    for (const auto& p : params) grads.push_back(p.grad());
+    group->average_gradients(grads, where);
+    torch::Tensor sums = torch::tensor({stats.loss, stats.ce, stats.kd}, torch::kFloat64);
+    group->all_reduce_sum(sums, where);
+    const double w = double(group->world_size());
+    stats.loss = sums[0].item<double>() / w;
+    stats.ce = sums[1].item<double>() / w;
+    stats.kd = sums[2].item<double>() / w;
+  }
   stats.grad_norm = clip_gradients(params, options.grad_clip);
   optimizer.step();
   return stats;
 }
 
 FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const TrainData& data,
-                               const TrainOptions& options, const FinetuneHooks& hooks) {
+                               const TrainOptions& options, const FinetuneHooks& hooks, DistGroup* group) {
   auto log = [&](const std::string& line) {
     if (hooks.log) hooks.log(line);
   };
@@ -190,6 +202,11 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
   if (data.windows <= 0 || data.seq_len != options.seq_len) {
     throw usage_error("finetune_bitnet: the training data was packed for seq_len ", data.seq_len, ", options say ",
                       options.seq_len);
+  }
+  const int world = group == nullptr ? 1 : group->world_size();
+  const int rank = group == nullptr ? 0 : group->rank();
+  if (world != options.world_size) {
+    throw usage_error("finetune_bitnet: the options plan for ", options.world_size, " ranks, the process group has ", world);
   }
   const bool cuda = options.device == "cuda";
   const bool bf16 = options.bf16 < 0 ? cuda : options.bf16 == 1;
@@ -238,6 +255,12 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
                         "', this run's is '", options.fingerprint,
                         "': the settings that shape the model changed; restore them or start afresh without --resume");
     }
+    if (c.world_size != world) {
+      throw usage_error(ckpt_path, ": written by a run of ", c.world_size, " rank", c.world_size == 1 ? "" : "s",
+                        ", this run has ", world, ": each step's global batch (ranks x batch_size x grad_accum) ",
+                        "would change; resume with ", c.world_size, " rank", c.world_size == 1 ? "" : "s",
+                        " or start afresh without --resume");
+    }
     if (c.total_steps != total) {
       throw usage_error(ckpt_path, ": planned for ", c.total_steps, " steps, this run plans ", total,
                         " (different data or epochs): start afresh without --resume");
@@ -247,6 +270,15 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
     result.start_step = c.step;
     result.losses = c.losses;
     log(concat("resumed from ", ckpt_path, " at step ", c.step, " of ", total));
+  }
+  if (group != nullptr) {
+    // The ranks start from rank 0's weights (they loaded the same model; this
+    // makes it so whatever the loaders did).
+    std::vector<torch::Tensor> params;
+    for (auto& p : student->parameters()) params.push_back(p.detach());
+    group->broadcast_from_rank0(params, "the start of fine-tuning");
+    log(concat("data parallel: rank ", rank, " of ", world, " (", group->backend(), "), ", world, " x ",
+               options.grad_accum, " x ", options.batch_size, " windows per step"));
   }
 
   // Windows as an overlapping strided view over the token stream: row i is
@@ -277,6 +309,7 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
     c.params = model_state_dict(student);
     c.losses = result.losses;
     c.rng_cpu = cpu_rng_state();
+    c.world_size = world;
     save_train_checkpoint(ckpt_path, c, optimizer);
   };
 
@@ -308,14 +341,16 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
     const double lambda = lambda_at(step, total, options.warmup_fraction, options.schedule);
     const double lr = lr_at(step, total, options.lr, options.lr_warmup_steps, options.lr_schedule);
     set_bitnet_lambda(student, lambda);
-    const int64_t first_row = step * options.grad_accum * rows;
+    // This rank's rows of the step's global positions (see the header).
+    const int64_t first_row = step * options.grad_accum * world * rows;
     const int64_t epoch = sampler.epoch_of(first_row);
     std::vector<torch::Tensor> micro_batches;
     std::vector<TeacherTargets> teacher_targets_of_step;
     for (int64_t m = 0; m < options.grad_accum; ++m) {
       torch::Tensor ids = torch::empty({rows}, torch::kInt64);
       auto id = ids.accessor<int64_t, 1>();
-      for (int64_t r = 0; r < rows; ++r) id[r] = sampler.window_at(first_row + m * rows + r);
+      const int64_t first = first_row + (m * world + rank) * rows;
+      for (int64_t r = 0; r < rows; ++r) id[r] = sampler.window_at(first + r);
       micro_batches.push_back(windows.index_select(0, ids.to(device)));  // [B, T+1]
       if (kd_teacher != nullptr) teacher_targets_of_step.push_back(teacher_cache.targets(ids, micro_batches.back()));
     }
@@ -323,12 +358,12 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
         concat("step ", step + 1, " of ", total, " (lambda ", fmt(lambda), ")",
                options.checkpoint_every > 0 ? concat("; the last checkpoint is in ", ckpt_path) : "");
     const StepStats stats =
-        optimizer_step(student, micro_batches, teacher_targets_of_step, optimizer, lr, options, bf16, checkpointing, where);
+        optimizer_step(student, micro_batches, teacher_targets_of_step, optimizer, lr, options, bf16, checkpointing, where, group);
     train_seconds += seconds_since(step_start);
 
     const int64_t done = step + 1;
     result.losses.push_back(stats.loss);
-    result.train_tokens += options.grad_accum * rows * t;
+    result.train_tokens += options.grad_accum * world * rows * t;
     StepReport report;
     report.step = done;
     report.total_steps = total;
@@ -347,12 +382,19 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
       validate(done, lambda);
     }
     const bool checkpointed = options.checkpoint_every > 0 && (done % options.checkpoint_every == 0 || done == total);
-    if (checkpointed) save_checkpoint(done);
+    if (checkpointed && rank == 0) save_checkpoint(done);
     if (hooks.on_step) hooks.on_step(report);
-    if (done < total && hooks.stop_requested && hooks.stop_requested()) {
+    bool stop = done < total && hooks.stop_requested && hooks.stop_requested();
+    if (group != nullptr && done < total) {
+      // Every rank stops at the same step when any of them was asked to.
+      torch::Tensor flag = torch::full({1}, stop ? 1.0 : 0.0, torch::kFloat64);
+      group->all_reduce_sum(flag, concat("the stop check after step ", done));
+      stop = flag.item<double>() > 0.0;
+    }
+    if (stop) {
       result.stopped_at = done;
       if (!ckpt_path.empty()) {
-        if (!checkpointed) {
+        if (!checkpointed && rank == 0) {
           std::error_code ec;
           std::filesystem::create_directories(options.checkpoint_dir, ec);
           if (ec) {
@@ -370,6 +412,11 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
     }
   }
   set_bitnet_lambda(student, 1.0);
+  if (group != nullptr) {
+    // Rank 0's last checkpoint is complete before any rank moves on.
+    group->barrier("the end of fine-tuning");
+    result.all_reduce = group->gradient_stats();
+  }
   result.train_seconds = train_seconds;
   result.tokens_per_second = train_seconds > 0 ? double(result.train_tokens) / train_seconds : 0.0;
   return result;
