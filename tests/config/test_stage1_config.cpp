@@ -426,6 +426,16 @@ TEST(Stage1Config, ResolvesEmptyPathsToDefaults) {
   EXPECT_EQ(train.substr(train.size() - 26), "text/tinystories/train.txt");
   EXPECT_EQ(valid.substr(valid.size() - 26), "text/tinystories/valid.txt");
   EXPECT_TRUE(std::filesystem::exists(train)) << train << " (is SEEDFORGE_DATA set?)";
+  // A relative entry that is not there from the current folder comes from the data folder.
+  Stage1Config in_data;
+  in_data.bitnet.train_text = {"text/tinystories/train.txt", "text/tinystories/train_mo*.txt"};
+  ASSERT_FALSE(std::filesystem::exists("text/tinystories")) << "run from a folder without text/tinystories";
+  const std::vector<std::string> found = resolve_train_text(in_data);
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(std::filesystem::weakly_canonical(found[0]), std::filesystem::weakly_canonical(train));
+  EXPECT_EQ(found[1].substr(found[1].size() - 31), "text/tinystories/train_more.txt");
+  in_data.bitnet.train_text = {"text/tinystories/nothing.txt"};
+  EXPECT_THROW(resolve_train_text(in_data), Error);
   c.output.log_file = "my.log";
   c.bitnet.train_text = {valid};
   c.eval.text = "v.txt";
