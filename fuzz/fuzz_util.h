@@ -24,11 +24,17 @@ namespace seedforge::fuzz {
 // A folder of this process's own (several fuzzers may run side by side),
 // removed at exit; in /dev/shm when there is one, because every execution
 // writes a file and the writers fsync (on tmpfs both cost next to nothing).
+// libFuzzer ends a -max_total_time run with _Exit, which skips atexit: so
+// scripts/fuzz.sh names a parent folder in SEEDFORGE_FUZZ_SCRATCH and removes
+// it after the target (a session once found 89 folders left in /dev/shm).
 inline const std::filesystem::path& scratch_dir() {
   static const std::filesystem::path dir = [] {
     std::error_code ec;
+    const char* given = std::getenv("SEEDFORGE_FUZZ_SCRATCH");
     const std::filesystem::path parent =
-        std::filesystem::is_directory("/dev/shm", ec) ? std::filesystem::path("/dev/shm") : std::filesystem::temp_directory_path();
+        given != nullptr && std::filesystem::is_directory(given, ec) ? std::filesystem::path(given)
+        : std::filesystem::is_directory("/dev/shm", ec)             ? std::filesystem::path("/dev/shm")
+                                                                     : std::filesystem::temp_directory_path();
     std::string tmpl = (parent / "seedforge_fuzz_XXXXXX").string();
     if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
     std::atexit([] {

@@ -117,7 +117,12 @@ run_target() {  # run_target TARGET: fuzzes it, writes TARGET.result (one summar
   [ -d "$regressions" ] && dirs+=("$regressions")
   before=$(find "$crashes" -type f | wc -l)
   start=$(date +%s)
-  "$bin" "${FLAGS[@]}" -max_total_time="$seconds" -artifact_prefix="$crashes/" "${dirs[@]}" > "$log" 2>&1 || rc=$?
+  # The target's scratch files go under a folder removed here: libFuzzer's
+  # time limit ends the process with _Exit, past the target's own clean-up.
+  local scratch
+  scratch=$(mktemp -d -p "$( [ -d /dev/shm ] && echo /dev/shm || echo "${TMPDIR:-/tmp}")" seedforge_fuzz_run.XXXXXX)
+  SEEDFORGE_FUZZ_SCRATCH=$scratch "$bin" "${FLAGS[@]}" -max_total_time="$seconds" -artifact_prefix="$crashes/" "${dirs[@]}" > "$log" 2>&1 || rc=$?
+  rm -rf "$scratch"
   took=$(( $(date +%s) - start ))
   [ "$MODE" = ci ] && rm -rf "$corpus"
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)

@@ -7,7 +7,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ccache pkg-config
-  libtorch-dev python3-torch python3-numpy
+  libtorch-dev python3-torch python3-numpy libgloo-dev
   libopenblas0-openmp libopenblas-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev
   libsentencepiece-dev sentencepiece

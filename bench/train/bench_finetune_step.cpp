@@ -10,8 +10,10 @@
 // precomputed as the trainer caches them after the first epoch on CPU),
 // abits (activation bits), row (per-row scales), kern (1 = CPU attention
 // kernel, 0 = GEMM attention), group (with row: one fp16 scale per row and
-// this many columns, as configs/stories260K.json; 0 = fp32 per row). Counters: tokens/s, user and sys CPU seconds
-// per step (getrusage, all threads).
+// this many columns, as configs/stories260K.json; 0 = fp32 per row), topk
+// (bitnet.teacher_top_k: 0 = full distribution, k = the teacher's top k and
+// the rest's mass). Counters: tokens/s, user and sys CPU seconds per step
+// (getrusage, all threads).
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
@@ -49,6 +51,7 @@ void BM_FinetuneStep(benchmark::State& state) {
   const bool kernel = state.range(5) != 0;
   o.scale_group = o.per_row_scale ? state.range(6) : 0;
   o.fp16_scales = o.scale_group > 0;
+  o.teacher_top_k = state.range(7);
   o.grad_accum = 1;
   o.lr = 1e-3;
   o.grad_clip = 1.0;
@@ -70,31 +73,29 @@ void BM_FinetuneStep(benchmark::State& state) {
     return windows.index_select(0, index);
   };
   o.attention_kernel = kernel;
-  auto teacher_logp = [&](const torch::Tensor& batch) {
-    return teacher_log_probs(teacher, batch.narrow(1, 0, o.seq_len), o, false);
+  auto teacher_of = [&](const torch::Tensor& batch) {
+    return teacher_targets(teacher, batch.narrow(1, 0, o.seq_len), o, false);
   };
-  auto step = [&](const torch::Tensor& batch, const torch::Tensor& logp) {
-    const std::vector<torch::Tensor> logps = logp.defined() ? std::vector<torch::Tensor>{logp} : std::vector<torch::Tensor>{};
-    return optimizer_step(student, {batch}, logps, *optimizer, o.lr, o, false, false, "benchmark").loss;
+  auto step = [&](const torch::Tensor& batch, const TeacherTargets& targets) {
+    const std::vector<TeacherTargets> per_micro_batch =
+        targets.defined() ? std::vector<TeacherTargets>{targets} : std::vector<TeacherTargets>{};
+    return optimizer_step(student, {batch}, per_micro_batch, *optimizer, o.lr, o, false, false, "benchmark").loss;
   };
   // Warm-up (allocator, OpenMP pool).
   for (int i = 0; i < 2; ++i) {
     const torch::Tensor b = next_batch();
-    step(b, kd != 0 ? teacher_logp(b) : torch::Tensor());
+    step(b, kd != 0 ? teacher_of(b) : TeacherTargets());
   }
   rusage before{}, after{};
   getrusage(RUSAGE_SELF, &before);
   for (auto _ : state) {
     state.PauseTiming();
     const torch::Tensor batch = next_batch();
-    torch::Tensor cached;
-    if (kd == 2) {
-      torch::NoGradGuard no_grad;
-      cached = teacher_logp(batch);  // as read back from the trainer's cache
-    }
+    TeacherTargets cached;
+    if (kd == 2) cached = teacher_of(batch);  // as read back from the trainer's cache
     state.ResumeTiming();
-    torch::Tensor logp = kd == 1 ? teacher_logp(batch) : cached;
-    benchmark::DoNotOptimize(step(batch, logp));
+    const TeacherTargets targets = kd == 1 ? teacher_of(batch) : cached;
+    benchmark::DoNotOptimize(step(batch, targets));
   }
   getrusage(RUSAGE_SELF, &after);
   const double n = double(state.iterations());
@@ -107,15 +108,17 @@ void BM_FinetuneStep(benchmark::State& state) {
 
 }  // namespace
 
-// B, T, kd, abits, row, kern, group
+// B, T, kd, abits, row, kern, group, topk
 BENCHMARK(BM_FinetuneStep)
-    ->ArgNames({"B", "T", "kd", "abits", "row", "kern", "group"})
-    ->Args({8, 256, 1, 8, 1, 1, 0})
-    ->Args({8, 256, 1, 8, 1, 0, 0})
-    ->Args({8, 256, 1, 8, 1, 1, 32})
-    ->Args({8, 256, 1, 8, 1, 0, 32})
-    ->Args({8, 256, 2, 8, 1, 1, 32})
-    ->Args({8, 256, 0, 8, 1, 1, 0})
+    ->ArgNames({"B", "T", "kd", "abits", "row", "kern", "group", "topk"})
+    ->Args({8, 256, 1, 8, 1, 1, 0, 0})
+    ->Args({8, 256, 1, 8, 1, 0, 0, 0})
+    ->Args({8, 256, 1, 8, 1, 1, 32, 0})
+    ->Args({8, 256, 1, 8, 1, 0, 32, 0})
+    ->Args({8, 256, 2, 8, 1, 1, 32, 0})
+    ->Args({8, 256, 1, 8, 1, 1, 32, 32})
+    ->Args({8, 256, 2, 8, 1, 1, 32, 32})
+    ->Args({8, 256, 0, 8, 1, 1, 0, 0})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MeasureProcessCPUTime()

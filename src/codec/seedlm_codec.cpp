@@ -99,7 +99,11 @@ SeedLMTensor seedlm_encode(const float* w, int64_t n, const SeedLMParams& params
   const double scale = out.scale;
   for (int64_t i = 0; i < n; ++i) blocks[static_cast<size_t>(i)] = static_cast<float>(w[i] / scale);
   std::vector<SeedLMBlockCode> codes(static_cast<size_t>(n_blocks));
-  seedlm_search(blocks.data(), n_blocks, params, codes.data(), options.progress, options.stats);
+  if (options.search) {
+    options.search(blocks.data(), n_blocks, codes.data());
+  } else {
+    seedlm_search(blocks.data(), n_blocks, params, codes.data(), options.progress, options.stats);
+  }
   out.bits = seedlm_pack_blocks(codes.data(), n_blocks, params);
   return out;
 }

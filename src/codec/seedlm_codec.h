@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,10 +24,15 @@ struct SeedLMTensor {
   std::vector<uint8_t> bits;  // seedlm_stream_bytes(n_values, params) bytes
 };
 
+// Searches n_blocks scaled blocks into out[n_blocks], giving seedlm_search()'s
+// result (e.g. shared out between processes, pipeline/sharded_seedlm.h).
+using SeedLMBlockSearch = std::function<void(const float* blocks, int64_t n_blocks, SeedLMBlockCode* out)>;
+
 struct SeedLMEncodeOptions {
   std::string name;          // tensor name for error messages
   SeedLMProgress progress;   // (blocks done, blocks total) on the calling thread
   SeedLMSearchStats* stats = nullptr;
+  SeedLMBlockSearch search;  // empty = seedlm_search() here (progress and stats apply to that only)
 };
 
 // The per-tensor scale (docs/FORMAT.md): scale = max|w| / ((2^(Q-1) - 1/2) * 2^e_top)

@@ -200,6 +200,7 @@ std::string config_fingerprint(const Stage1Config& config) {
   j["bitnet"].erase("checkpoint_every");
   j["bitnet"].erase("checkpoint_dir");
   j["bitnet"].erase("token_cache_dir");
+  j["bitnet"].erase("teacher_cache_mb");
   j["seedlm"].erase("threads");
   j.erase("eval");
   j.erase("hardware");
@@ -217,11 +218,34 @@ std::string config_fingerprint(const Stage1Config& config) {
   return hex;
 }
 
+namespace {
+
+// A relative train_text entry that names nothing from the current folder is
+// looked up in the data folder (SEEDFORGE_DATA), so that a shipped config can
+// name "text/tinystories/train_more.txt" wherever the data lives. An entry
+// found in neither is kept as written, for the error to name it.
+std::string in_data_folder_if_missing(const std::string& entry) {
+  namespace fs = std::filesystem;
+  const fs::path path(entry);
+  if (path.empty() || path.is_absolute()) return entry;
+  const bool glob = path.filename().string().find_first_of("*?[") != std::string::npos;
+  auto probe = [&](const fs::path& p) {
+    const fs::path named = glob ? p.parent_path() : p;
+    std::error_code ec;
+    return fs::exists(named.empty() ? fs::path(".") : named, ec);
+  };
+  if (probe(path)) return entry;
+  const std::string in_data = data_path(entry);
+  return probe(in_data) ? in_data : entry;
+}
+
+}  // namespace
+
 std::vector<std::string> resolve_train_text(const Stage1Config& config) {
-  const std::vector<std::string> files =
-      expand_text_sources(config.bitnet.train_text.empty() ? std::vector<std::string>{data_path("text/tinystories/train.txt")}
-                                                           : config.bitnet.train_text,
-                          "bitnet.train_text");
+  std::vector<std::string> entries;
+  for (const std::string& e : config.bitnet.train_text) entries.push_back(in_data_folder_if_missing(e));
+  if (entries.empty()) entries.push_back(data_path("text/tinystories/train.txt"));
+  const std::vector<std::string> files = expand_text_sources(entries, "bitnet.train_text");
   check_disjoint_from(files, "bitnet.train_text", resolve_eval_text(config), "eval.text");
   return files;
 }

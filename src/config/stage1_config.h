@@ -59,6 +59,13 @@ struct BitnetConfig {
   bool input_norm = false;
   double kd_weight = 0.0;  // weight of the distillation term; 0 = off
   double kd_temperature = 1.0;
+  // Distillation targets: 0 = the teacher's full distribution; k = its k most
+  // likely tokens and the mass of the rest (src/train/teacher_targets.h).
+  int64_t teacher_top_k = 0;
+  // Host memory (MB) for the teacher's targets of the training windows; the
+  // teacher runs again for windows beyond it. 0 = teacher on the fly. Never
+  // changes the result.
+  int64_t teacher_cache_mb = 1024;
   uint64_t seed = 1234;
   int64_t eval_every = 0;        // steps; 0 = no periodic validation
   int64_t checkpoint_every = 0;  // steps; 0 = no checkpoints
@@ -115,6 +122,11 @@ struct HardwareConfig {
   Device device = Device::kCpu;
   double max_vram_gb = 16.0;
   int threads = 0;  // torch intra-op threads; 0 = library default
+  // Data-parallel runs (WORLD_SIZE > 1, src/dist/): the c10d backend, "auto"
+  // (Gloo on CPU, NCCL on CUDA), "gloo" or "nccl"; and how long a collective
+  // waits for a peer rank before the run stops with an error naming it.
+  std::string backend = "auto";
+  double dist_timeout_s = 300.0;
 };
 
 struct OutputConfig {

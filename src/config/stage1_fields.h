@@ -45,6 +45,8 @@ void visit_stage1_fields(Visitor& v, Config& c) {
   v.field("input_norm", c.bitnet.input_norm);
   v.field("kd_weight", c.bitnet.kd_weight);
   v.field("kd_temperature", c.bitnet.kd_temperature);
+  v.field("teacher_top_k", c.bitnet.teacher_top_k);
+  v.field("teacher_cache_mb", c.bitnet.teacher_cache_mb);
   v.field("seed", c.bitnet.seed);
   v.field("eval_every", c.bitnet.eval_every);
   v.field("checkpoint_every", c.bitnet.checkpoint_every);
@@ -86,6 +88,8 @@ void visit_stage1_fields(Visitor& v, Config& c) {
   v.field("device", c.hardware.device);
   v.field("max_vram_gb", c.hardware.max_vram_gb);
   v.field("threads", c.hardware.threads);
+  v.field("backend", c.hardware.backend);
+  v.field("dist_timeout_s", c.hardware.dist_timeout_s);
 
   v.section("output");
   v.field("log_file", c.output.log_file);

@@ -78,6 +78,8 @@ void validate(const Stage1Config& config, const std::string& where) {
   }
   check.at_least("bitnet.kd_weight", b.kd_weight, 0.0);
   check.above("bitnet.kd_temperature", b.kd_temperature, 0.0);
+  check.at_least<int64_t>("bitnet.teacher_top_k", b.teacher_top_k, 0);
+  check.at_least<int64_t>("bitnet.teacher_cache_mb", b.teacher_cache_mb, 0);
   check.at_least<int64_t>("bitnet.eval_every", b.eval_every, 0);
   check.at_least<int64_t>("bitnet.checkpoint_every", b.checkpoint_every, 0);
   check.in_half_open("bitnet.valid_fraction", b.valid_fraction, 0.0, 1.0);
@@ -103,6 +105,14 @@ void validate(const Stage1Config& config, const std::string& where) {
 
   check.above("hardware.max_vram_gb", config.hardware.max_vram_gb, 0.0);
   check.at_least("hardware.threads", config.hardware.threads, 0);
+  const std::string& backend = config.hardware.backend;
+  if (backend != "auto" && backend != "gloo" && backend != "nccl") {
+    check.fail(concat("hardware.backend must be \"auto\", \"gloo\" or \"nccl\", got \"", backend, "\""));
+  }
+  if (backend == "nccl" && config.hardware.device != Device::kCuda) {
+    check.fail("hardware.backend \"nccl\" needs hardware.device \"cuda\" (NCCL reduces GPU tensors only)");
+  }
+  check.above("hardware.dist_timeout_s", config.hardware.dist_timeout_s, 0.0);
 
   check.in_closed("output.metrics_port", config.output.metrics_port, 0, 65535);
   if (config.output.metrics_host.empty()) check.fail("output.metrics_host must not be empty (127.0.0.1 = this machine only)");

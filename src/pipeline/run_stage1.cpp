@@ -14,12 +14,15 @@
 #include "common/output_lock.h"
 #include "common/stale_temporaries.h"
 #include "common/text_format.h"
+#include "dist/dist_env.h"
+#include "dist/process_group.h"
 #include "eval/documents.h"
 #include "eval/hellaswag.h"
 #include "eval/multiple_choice.h"
 #include "eval/peak_memory.h"
 #include "eval/text_eval.h"
 #include "io/model_loader.h"
+#include "pipeline/sharded_seedlm.h"
 #include "pipeline/stage1_model.h"
 #include "pipeline/tensor_encoding.h"
 #include "runtime/threads.h"
@@ -172,11 +175,27 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   const bool fine_tune = train.max_steps > 0 || train.epochs > 0;
   // Expanded (and checked against the evaluation text) only when fine-tuning reads it.
   const std::vector<std::string> train_files = fine_tune ? resolve_train_text(config) : std::vector<std::string>{};
+  // Data parallel (WORLD_SIZE > 1, src/dist/): every rank runs the pipeline
+  // through fine-tuning and encoding (each SeedLM search split across the
+  // ranks, sharded_seedlm.h); rank 0 alone then writes the output, its
+  // report, the log file and the metrics, the others log to
+  // stage1_compression.rank-N.log and stop.
+  const DistEnv dist = dist_env_from_environment();
+  const bool writer = dist.writes_outputs();
+  train.world_size = dist.world_size;
   // One run per output at a time, held until this function returns; refused
-  // before anything (the log included) is touched.
-  const OutputLock lock(output);
-  const std::string log_path = resolve_log_file(config, output);
-  setup_logging(log_path, options.verbose);
+  // before anything (the log included) is touched. Rank 0 holds it for all.
+  std::unique_ptr<OutputLock> lock = writer ? std::make_unique<OutputLock>(output) : nullptr;
+  const std::string log_path =
+      writer ? resolve_log_file(config, output) : rank_log_file(resolve_log_file(config, output), dist.rank);
+  setup_logging(log_path, options.verbose, /*quiet_console=*/!writer);
+  std::unique_ptr<DistGroup> group;
+  if (dist.distributed()) {
+    log_info(concat("data parallel: rank ", dist.rank, " of ", dist.world_size, " joining at ", dist.master_addr, ":",
+                    dist.master_port));
+    group = std::make_unique<DistGroup>(dist, config.hardware.backend, config.hardware.device == Device::kCuda,
+                                        config.hardware.dist_timeout_s);
+  }
 
   Stage1Report report;
   report.input = input;
@@ -189,7 +208,7 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
                   ", kernels up to ", isa_name(isa), ")"));
   // Under the lock no other run writes these names: a temporary of a dead
   // process is what a killed run left behind.
-  for (const std::string& path : {output, report_path}) {
+  for (const std::string& path : writer ? std::vector<std::string>{output, report_path} : std::vector<std::string>{}) {
     for (const std::string& stale : remove_stale_temporaries(path)) {
       log_warn(concat("removed ", stale, ", left by an earlier run that was killed while writing"));
     }
@@ -198,13 +217,17 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   MetricsRegistry metrics;
   declare_stage1_metrics(metrics);
   std::unique_ptr<MetricsServer> server;
-  if (config.output.metrics_port > 0) {
+  if (config.output.metrics_port > 0 && writer) {
     server = std::make_unique<MetricsServer>(metrics, config.output.metrics_port, config.output.metrics_host);
     log_info(concat("serving Prometheus metrics on http://", server->host(), ":", server->port(), "/metrics"));
   }
   StageClock stages(report, metrics);
   const torch::Device device = config.hardware.device == Device::kCuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   const SeedLMParams seedlm = seedlm_params_from_config(config.seedlm);
+  // The SeedLM block search of a tensor: shared out between the ranks, or all here.
+  auto seedlm_search_for = [&](const std::string& name) -> SeedLMBlockSearch {
+    return group ? sharded_seedlm_search(*group, seedlm, name) : SeedLMBlockSearch();
+  };
 
   // ---- load ---------------------------------------------------------------
   LoadedModel original = stages.run("load", [&] {
@@ -237,7 +260,8 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
 
   train.resume = options.resume;
   if (train.checkpoint_dir.empty()) train.checkpoint_dir = output + ".checkpoints";
-  for (const std::string& stale : remove_stale_temporaries(checkpoint_file(train.checkpoint_dir))) {
+  for (const std::string& stale :
+       writer ? remove_stale_temporaries(checkpoint_file(train.checkpoint_dir)) : std::vector<std::string>{}) {
     log_warn(concat("removed ", stale, ", left by an earlier run that was killed while writing a checkpoint"));
   }
   // Content in order (one file hashes as it always has, so older checkpoints still resume).
@@ -255,8 +279,29 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   training_shape.constraints = default_stage1_config().constraints;
   train.fingerprint = "input:" + hex(hash_path(input)) + " train:" + train_text_hash + " config:" + config_fingerprint(training_shape);
 
+  // The start of the training text, as many tokens as the evaluation text:
+  // retention there against retention on unseen text separates fitting the
+  // training text from keeping the model.
+  EvalInputs train_inputs;
+  if (fine_tune) {
+    int64_t eval_tokens = 0;
+    for (const auto& d : eval_inputs.documents) eval_tokens += int64_t(d.size());
+    const std::vector<std::vector<int32_t>> docs =
+        tokenize_documents(read_documents(train_files.front()), tokenizer, model_config.max_seq_len);
+    int64_t tokens = 0;
+    for (const auto& d : docs) {
+      if (!train_inputs.documents.empty() && tokens >= eval_tokens) break;
+      train_inputs.documents.push_back(d);
+      tokens += int64_t(d.size());
+    }
+    report.train_sample = concat(train_files.front(), " (first ", train_inputs.documents.size(), " documents)");
+  }
+
   // ---- baseline evaluation ----------------------------------------------
   report.before = stages.run("baseline evaluation", [&] {
+    if (!train_inputs.documents.empty()) {
+      report.train_before = evaluate(original.model, tokenizer, train_inputs, model_config.max_seq_len, "original on training text");
+    }
     return evaluate(original.model, tokenizer, eval_inputs, model_config.max_seq_len, "original");
   });
   metrics.set_gauge(stage1_metric::kTop1, report.before.top1, {{"model", "original"}});
@@ -279,10 +324,13 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
       if (pre_encoded.count(name) != 0) continue;
       int64_t reported = 0;
       // Encoded from where it lives (CPU copy); decoded back onto its device.
-      Stage1Tensor enc = encode_seedlm_tensor(name, p.to(torch::kCPU), seedlm, [&](int64_t done, int64_t) {
-        metrics.add_counter(stage1_metric::kBlocksEncodedTotal, double(done - reported));
-        reported = done;
-      });
+      Stage1Tensor enc = encode_seedlm_tensor(
+          name, p.to(torch::kCPU), seedlm,
+          [&](int64_t done, int64_t) {
+            metrics.add_counter(stage1_metric::kBlocksEncodedTotal, double(done - reported));
+            reported = done;
+          },
+          seedlm_search_for(name));
       p.copy_(decode_stage1_tensor(enc, seedlm, output).to(p.device()));
       p.set_requires_grad(false);
       p.mutable_grad().reset();  // else AdamW keeps moving it on its moments
@@ -329,7 +377,8 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
       log_info(concat("validation at step ", v.step, ": top-1 ", fixed(v.top1, 5), ", perplexity ", fixed(v.perplexity, 4)));
     };
     hooks.stop_requested = [] { return interrupt_signal() != 0; };
-    const FinetuneResult result = finetune_bitnet(student, teacher ? teacher.get() : nullptr, data, train, hooks);
+    const FinetuneResult result =
+        finetune_bitnet(student, teacher ? teacher.get() : nullptr, data, train, hooks, group.get());
     if (result.stopped_at > 0) {
       const int sig = interrupt_signal();
       const std::string message =
@@ -347,7 +396,15 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
     report.train_seconds = result.train_seconds;
     report.train_tokens_per_second = result.tokens_per_second;
     report.final_loss = result.losses.empty() ? 0.0 : result.losses.back();
+    if (group) {
+      const AllReduceStats& a = result.all_reduce;
+      const double steps = double(std::max<int64_t>(a.calls, 1));
+      log_info(concat("data parallel: ", a.calls, " gradient all-reduces of ", format_bytes(double(a.bytes) / steps),
+                      ", ", fixed(a.seconds / steps * 1e3, 3), " ms per step (", fixed(a.seconds, 2), " s of ",
+                      fixed(result.train_seconds, 2), " s training)"));
+    }
   });
+
   student->to(torch::kCPU);
   student->eval();
 
@@ -369,14 +426,17 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
         used = it->second.dequantized;
         enc = config.encoding.ternary == TernaryEncoding::kPacked
                   ? encode_ternary_tensor(name, it->second.trits, it->second.scale, bitnet)
-                  : encode_seedlm_tensor(name, used, seedlm, [&, reported = int64_t{0}](int64_t done, int64_t) mutable {
-                      metrics.add_counter(stage1_metric::kBlocksEncodedTotal, double(done - reported));
-                      reported = done;
-                    });
+                  : encode_seedlm_tensor(
+                        name, used, seedlm,
+                        [&, reported = int64_t{0}](int64_t done, int64_t) mutable {
+                          metrics.add_counter(stage1_metric::kBlocksEncodedTotal, double(done - reported));
+                          reported = done;
+                        },
+                        seedlm_search_for(name));
       } else if (auto pre = pre_encoded.find(name); pre != pre_encoded.end()) {
         enc = pre->second;
       } else {
-        enc = encode_float_tensor(name, value, config, seedlm);
+        enc = encode_float_tensor(name, value, config, seedlm, nullptr, seedlm_search_for(name));
       }
       TensorReport tr;
       tr.name = name;
@@ -391,12 +451,21 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
     }
     file.training = {{"steps", report.train_steps}, {"tokens", report.train_tokens}, {"seed", int64_t(train.seed)}};
   });
+  if (!writer) {
+    log_info(concat("rank ", dist.rank, " of ", dist.world_size, ": fine-tuning and encoding done; rank 0 writes '",
+                    output, "'"));
+    return report;
+  }
 
   // The compressed model as it will be read back: evaluated now so that its
   // figures go into the file; the reload below must reproduce them exactly.
   Transformer compressed = build_stage1_model(file, output);
   report.after = evaluate(compressed, tokenizer, eval_inputs, model_config.max_seq_len, "compressed (in memory)");
   report.retention = report.before.top1 > 0 ? report.after.top1 / report.before.top1 : 0.0;
+  if (!train_inputs.documents.empty()) {
+    report.train_after = evaluate(compressed, tokenizer, train_inputs, model_config.max_seq_len, "compressed on training text");
+    report.train_retention = report.train_before.top1 > 0 ? report.train_after.top1 / report.train_before.top1 : 0.0;
+  }
   file.metrics_json = stage1_embedded_metrics(report);
 
   // ---- write --------------------------------------------------------------

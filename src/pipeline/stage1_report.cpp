@@ -33,7 +33,13 @@ nlohmann::json report_json(const Stage1Report& r) {
       {"size", {{"input_bytes", r.input_bytes}, {"output_bytes", r.output_bytes}, {"parameters", r.parameters},
                 {"compression_ratio", r.compression_ratio}, {"bits_per_weight", r.bits_per_weight}}},
       {"accuracy", {{"eval_text", r.eval_text}, {"before", accuracy_json(r.before)}, {"after", accuracy_json(r.after)},
-                    {"retention", r.retention}}},
+                    {"retention", r.retention}, {"top1_drop_points", 100.0 * (r.before.top1 - r.after.top1)}}},
+      {"accuracy_on_training_text",
+       r.train_before.tokens == 0
+           ? nlohmann::json(nullptr)
+           : nlohmann::json{{"text", r.train_sample}, {"before", accuracy_json(r.train_before)},
+                            {"after", accuracy_json(r.train_after)}, {"retention", r.train_retention},
+                            {"top1_drop_points", 100.0 * (r.train_before.top1 - r.train_after.top1)}}},
       {"training", {{"steps", r.train_steps}, {"tokens", r.train_tokens}, {"seconds", r.train_seconds},
                     {"tokens_per_second", r.train_tokens_per_second}, {"final_loss", r.final_loss}}},
       {"constraints", {{"target_compression_ratio", r.target_compression_ratio}, {"min_retention", r.min_retention},
@@ -74,13 +80,20 @@ std::string report_markdown(const Stage1Report& r) {
   {
     out << "| top-1 (" << r.before.tokens << " tokens) | " << fixed(r.before.top1, 5) << " | " << fixed(r.after.top1, 5)
         << " |\n";
-    out << "| top-1 retention | | " << fixed(100 * r.retention, 2) << "% (min " << fixed(100 * r.min_retention, 1) << "%) |\n";
+    out << "| top-1 retention | | " << fixed(100 * r.retention, 2) << "% (min " << fixed(100 * r.min_retention, 1)
+        << "%), " << fixed(100 * (r.before.top1 - r.after.top1), 2) << " points lower |\n";
     out << "| perplexity | " << fixed(r.before.perplexity, 4) << " | " << fixed(r.after.perplexity, 4) << " |\n";
     if (r.before.hellaswag_acc && r.after.hellaswag_acc) {
       out << "| HellaSwag acc (" << r.before.hellaswag_tasks << " tasks) | " << fixed(*r.before.hellaswag_acc, 4) << " | "
           << fixed(*r.after.hellaswag_acc, 4) << " |\n";
       out << "| HellaSwag acc_norm | " << fixed(*r.before.hellaswag_acc_norm, 4) << " | "
           << fixed(*r.after.hellaswag_acc_norm, 4) << " |\n";
+    }
+    if (r.train_before.tokens > 0) {
+      out << "| top-1 on training text (" << r.train_before.tokens << " tokens) | " << fixed(r.train_before.top1, 5) << " | "
+          << fixed(r.train_after.top1, 5) << " |\n";
+      out << "| retention on training text | | " << fixed(100 * r.train_retention, 2) << "%, "
+          << fixed(100 * (r.train_before.top1 - r.train_after.top1), 2) << " points lower |\n";
     }
   }
   out << "\n| stage | seconds |\n|---|---|\n";

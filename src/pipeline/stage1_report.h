@@ -40,6 +40,13 @@ struct Stage1Report {
   double bits_per_weight = 0;  // output bytes * 8 / parameters
   AccuracyFigures before, after;
   double retention = 0;        // after.top1 / before.top1
+  // The same readings on the start of the training text (its first documents,
+  // as many tokens as the evaluation text, at least one document): how much of
+  // the gap is fitting the text rather than keeping the model. tokens 0 = not
+  // measured (no fine-tuning).
+  std::string train_sample;
+  AccuracyFigures train_before, train_after;
+  double train_retention = 0;
   // Training
   int64_t train_steps = 0, train_tokens = 0;
   double train_seconds = 0, train_tokens_per_second = 0, final_loss = 0;

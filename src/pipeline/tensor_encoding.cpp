@@ -32,11 +32,12 @@ SeedLMParams seedlm_params_from_config(const SeedlmConfig& c) {
 }
 
 Stage1Tensor encode_seedlm_tensor(const std::string& name, const torch::Tensor& w, const SeedLMParams& params,
-                                  const EncodeProgress& progress) {
+                                  const EncodeProgress& progress, const SeedLMBlockSearch& search) {
   auto flat = w.detach().to(torch::kFloat32).contiguous().cpu();
   SeedLMEncodeOptions options;
   options.name = name;
   options.progress = progress;
+  options.search = search;
   const SeedLMTensor enc = seedlm_encode(flat.data_ptr<float>(), flat.numel(), params, options);
   Stage1Tensor t;
   t.name = name;
@@ -105,10 +106,11 @@ Stage1Tensor encode_raw_tensor(const std::string& name, const torch::Tensor& w, 
 }
 
 Stage1Tensor encode_float_tensor(const std::string& name, const torch::Tensor& w, const Stage1Config& config,
-                                 const SeedLMParams& params, const EncodeProgress& progress) {
+                                 const SeedLMParams& params, const EncodeProgress& progress,
+                                 const SeedLMBlockSearch& search) {
   if (w.dim() >= 2) {
     switch (config.encoding.float_matrices) {
-      case FloatEncoding::kSeedlm: return encode_seedlm_tensor(name, w, params, progress);
+      case FloatEncoding::kSeedlm: return encode_seedlm_tensor(name, w, params, progress, search);
       case FloatEncoding::kInt8: return encode_int8_tensor(name, w.reshape({w.size(0), -1}));
       case FloatEncoding::kFp16: return encode_raw_tensor(name, w, true);
     }

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "codec/seedlm_codec.h"
 #include "codec/seedlm_params.h"
 #include "config/stage1_config.h"
 #include "pipeline/stage1_file.h"
@@ -24,9 +25,10 @@ SeedLMParams seedlm_params_from_config(const SeedlmConfig& config);
 // Progress of SeedLM searches: (blocks done, blocks total) of the current tensor.
 using EncodeProgress = std::function<void(int64_t, int64_t)>;
 
-// w: any shape, fp32 -> SeedLM entry (scale [1], bits).
+// w: any shape, fp32 -> SeedLM entry (scale [1], bits). `search` replaces the
+// block search (sharded_seedlm.h); empty = all blocks here.
 Stage1Tensor encode_seedlm_tensor(const std::string& name, const torch::Tensor& w, const SeedLMParams& params,
-                                  const EncodeProgress& progress = nullptr);
+                                  const EncodeProgress& progress = nullptr, const SeedLMBlockSearch& search = nullptr);
 // trits [O, I] int8 in {-1,0,1}, scale fp32 [] (per tensor), [O] (per row) or
 // [O, G] (per row and run of options.scale_group columns), as ternary_weights()
 // gives them -> ternary entry (5 trits a byte; scales in fp16 with
@@ -41,7 +43,8 @@ Stage1Tensor encode_raw_tensor(const std::string& name, const torch::Tensor& w, 
 
 // A non-ternary float tensor under the configured policy (2-D: encoding.float; 1-D: encoding.vector).
 Stage1Tensor encode_float_tensor(const std::string& name, const torch::Tensor& w, const Stage1Config& config,
-                                 const SeedLMParams& params, const EncodeProgress& progress = nullptr);
+                                 const SeedLMParams& params, const EncodeProgress& progress = nullptr,
+                                 const SeedLMBlockSearch& search = nullptr);
 
 // The codec name the policy gives a tensor, without encoding it (for --dry-run).
 std::string planned_codec(const std::string& name, const std::vector<int64_t>& shape, bool is_projection,

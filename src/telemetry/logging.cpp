@@ -19,10 +19,10 @@ namespace {
 constexpr const char* kConsolePattern = "[%^%l%$] %v";
 constexpr const char* kFilePattern = "%Y-%m-%d %H:%M:%S.%e [%l] %v";
 
-spdlog::sink_ptr make_console_sink(bool verbose) {
+spdlog::sink_ptr make_console_sink(bool verbose, bool quiet = false) {
   auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   sink->set_pattern(kConsolePattern);
-  sink->set_level(verbose ? spdlog::level::debug : spdlog::level::info);
+  sink->set_level(quiet ? spdlog::level::warn : verbose ? spdlog::level::debug : spdlog::level::info);
   return sink;
 }
 
@@ -53,9 +53,9 @@ LoggingState& state() {
 
 }  // namespace
 
-void setup_logging(const std::string& log_file, bool verbose) {
+void setup_logging(const std::string& log_file, bool verbose, bool quiet_console) {
   LoggingState& s = state();
-  std::vector<spdlog::sink_ptr> sinks = {make_console_sink(verbose)};
+  std::vector<spdlog::sink_ptr> sinks = {make_console_sink(verbose, quiet_console)};
   if (!log_file.empty()) {
     check_output_path_writable(log_file);
     std::shared_ptr<spdlog::sinks::basic_file_sink_mt> file;

@@ -24,7 +24,9 @@ enum class LogLevel { kDebug, kInfo, kWarn, kError };
 
 // `log_file` empty = console only. Throws usage_error when the file's folder
 // is missing or not writable, runtime_error when it cannot be opened.
-void setup_logging(const std::string& log_file, bool verbose);
+// quiet_console: warnings and errors only on the console (the ranks > 0 of a
+// data-parallel run, whose every line is in their own log file).
+void setup_logging(const std::string& log_file, bool verbose, bool quiet_console = false);
 
 // One line at `level` through the project's logger.
 void log_message(LogLevel level, const std::string& message);

@@ -26,6 +26,8 @@ TrainOptions train_options_from_config(const Stage1Config& config) {
   o.input_norm = b.input_norm;
   o.kd_weight = b.kd_weight;
   o.kd_temperature = b.kd_temperature;
+  o.teacher_top_k = b.teacher_top_k;
+  o.teacher_cache_mb = b.teacher_cache_mb;
   o.seed = b.seed;
   o.eval_every = b.eval_every;
   o.checkpoint_every = b.checkpoint_every;
@@ -36,6 +38,8 @@ TrainOptions train_options_from_config(const Stage1Config& config) {
   o.device = to_string(config.hardware.device);
   o.max_vram_gb = config.hardware.max_vram_gb;
   o.threads = config.hardware.threads;
+  o.backend = config.hardware.backend;
+  o.dist_timeout_s = config.hardware.dist_timeout_s;
   o.fingerprint = config_fingerprint(config);
   return o;
 }

@@ -55,6 +55,7 @@ void save_train_checkpoint(const std::string& path, const TrainCheckpoint& c, to
   archive.write("param_values", c10::IValue(values));
   archive.write("losses", c10::IValue(torch::tensor(c.losses, torch::kFloat64)));
   archive.write("rng_cpu", c10::IValue(c.rng_cpu));
+  archive.write("world_size", c10::IValue(c.world_size));
   // The nested archive shares the outer one's compilation unit, as libtorch's
   // own nested archives do (an archive of its own is not what torch::save makes).
   torch::serialize::OutputArchive optimizer_archive(archive.compilation_unit());
@@ -118,6 +119,10 @@ TrainCheckpoint load_train_checkpoint(const std::string& path, torch::optim::Opt
   }
   c.losses.assign(losses.data_ptr<double>(), losses.data_ptr<double>() + c.step);
   c.rng_cpu = read_tensor(archive, path, "rng_cpu");
+  // Absent in checkpoints written before data parallelism: one process.
+  c10::IValue world;
+  c.world_size = archive.try_read("world_size", world) ? (world.isInt() ? world.toInt() : -1) : 1;
+  if (c.world_size < 1) throw input_error(path, ": checkpoint key 'world_size' should be an int >= 1");
   if (optimizer != nullptr) {
     torch::serialize::InputArchive optimizer_archive;
     if (!archive.try_read("optimizer", optimizer_archive)) throw input_error(path, ": checkpoint key 'optimizer' is missing");

@@ -12,6 +12,7 @@
 //   param_values  List[Tensor]  the latent parameters, fp32, CPU, same order
 //   losses        Tensor  [step] fp64, the loss of every step so far
 //   rng_cpu       Tensor  libtorch's CPU generator state
+//   world_size    int     data-parallel ranks of the run (absent = 1; src/dist/)
 //   optimizer     archive AdamW's state (moments, step counts), Optimizer::save()
 //
 // Written to a temporary name and renamed, so that a crash while saving leaves
@@ -38,6 +39,7 @@ struct TrainCheckpoint {
   StateDict params;
   std::vector<double> losses;
   torch::Tensor rng_cpu;
+  int64_t world_size = 1;  // ranks that shared each step's windows
 };
 
 // <dir>/bitnet_checkpoint.pt

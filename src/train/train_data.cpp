@@ -109,7 +109,7 @@ int64_t WindowSampler::window_at(int64_t position) {
 int64_t total_steps(const TrainOptions& options, int64_t windows) {
   if (options.max_steps > 0) return options.max_steps;
   if (options.epochs == 0) return 0;  // no fine-tuning: the model is only converted
-  const int64_t per_step = options.batch_size * options.grad_accum;
+  const int64_t per_step = options.batch_size * options.grad_accum * std::max(options.world_size, 1);
   return std::max<int64_t>(1, (options.epochs * windows + per_step - 1) / per_step);
 }
 

@@ -66,6 +66,8 @@ void validate_train_options(const TrainOptions& o, const std::string& where) {
   if (!(o.kd_temperature > 0.0)) {
     throw usage_error(where, ": bitnet.kd_temperature must be > 0, got ", num(o.kd_temperature));
   }
+  at_least<int64_t>(where, "bitnet.teacher_top_k", o.teacher_top_k, 0);
+  at_least<int64_t>(where, "bitnet.teacher_cache_mb", o.teacher_cache_mb, 0);
   at_least<int64_t>(where, "bitnet.synthetic_tokens", o.synthetic_tokens, 0);
   if (!(o.synthetic_temperature > 0.0)) {
     throw usage_error(where, ": bitnet.synthetic_temperature must be > 0, got ", num(o.synthetic_temperature));
@@ -94,7 +96,8 @@ std::string train_options_json(const TrainOptions& o) {
       {"weight_decay", o.weight_decay}, {"beta1", o.beta1}, {"beta2", o.beta2}, {"grad_clip", o.grad_clip},
       {"activation_bits", o.activation_bits}, {"per_row_scale", o.per_row_scale}, {"scale_group", o.scale_group},
       {"fp16_scales", o.fp16_scales}, {"input_norm", o.input_norm},
-      {"kd_weight", o.kd_weight}, {"kd_temperature", o.kd_temperature}, {"seed", o.seed},
+      {"kd_weight", o.kd_weight}, {"kd_temperature", o.kd_temperature},
+      {"teacher_top_k", o.teacher_top_k}, {"seed", o.seed},
       {"valid_fraction", o.valid_fraction}, {"synthetic_tokens", o.synthetic_tokens},
       {"synthetic_temperature", o.synthetic_temperature}};
   return j.dump();

@@ -34,6 +34,9 @@ struct TrainOptions {
   bool input_norm = false;
   double kd_weight = 0.0;  // loss = CE + kd_weight * T^2 * KL(teacher || student); 0 = off
   double kd_temperature = 1.0;
+  // Distillation targets: 0 = the teacher's full distribution; k > 0 = its k
+  // most likely tokens and the mass of the rest (teacher_targets.h).
+  int64_t teacher_top_k = 0;
   uint64_t seed = 1234;
   int64_t eval_every = 0;        // steps; 0 = no periodic validation
   int64_t checkpoint_every = 0;  // steps; 0 = no checkpoints
@@ -48,17 +51,22 @@ struct TrainOptions {
   std::string device = "cpu";  // "cpu" or "cuda"
   double max_vram_gb = 16.0;   // checked against the memory estimate on CUDA
   int threads = 0;             // the caller configures threads; kept for the record
+  std::string backend = "auto";  // c10d backend of a data-parallel run (src/dist/)
+  double dist_timeout_s = 300.0; // how long a collective waits for a peer rank
 
   // Run-time settings (not in the config file).
+  // Data-parallel ranks (src/dist/): each step takes world_size * grad_accum *
+  // batch_size windows, each rank grad_accum * batch_size of them.
+  int world_size = 1;
   bool resume = false;       // continue from <checkpoint_dir>/bitnet_checkpoint.pt
   std::string fingerprint;   // stored in checkpoints; resume refuses a different one
   int64_t eval_max_docs = 0; // periodic validation on the first N documents (0 = all)
   int bf16 = -1;                      // mixed precision: -1 = on for CUDA only, 0 off, 1 on
   int activation_checkpointing = -1;  // per block: -1 = on for CUDA only, 0 off, 1 on
-  // Host memory for the teacher's log-probabilities of every training window
-  // (CPU runs with distillation): the teacher is frozen, so epochs after the
-  // first reuse them instead of running it again. The first windows that fit
-  // are cached, the teacher runs again for the rest; 0 = never cache.
+  // Host memory for the teacher's targets of every training window (CPU runs
+  // with distillation): the teacher is frozen, so epochs after the first reuse
+  // them instead of running it again. The first windows that fit are cached,
+  // the teacher runs again for the rest; 0 = never cache. Never changes the result.
   int64_t teacher_cache_mb = 1024;
   // The CPU attention kernel (train_forward.h) where it applies; false = the
   // GEMM form everywhere (for comparisons).

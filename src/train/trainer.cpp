@@ -8,6 +8,7 @@
 #include "eval/text_eval.h"
 #include "train/bit_linear.h"
 #include "train/schedule.h"
+#include "train/teacher_targets.h"
 #include "train/train_checkpoint.h"
 #include "train/train_forward.h"
 
@@ -80,58 +81,6 @@ void restore_parameters(Transformer& student, const StateDict& params, const std
   }
 }
 
-// The teacher's log-probabilities per training window, kept in host memory
-// after their first computation, as many windows as fit the budget (see
-// TrainOptions::teacher_cache_mb). Exact: the teacher is frozen and deterministic.
-class TeacherCache {
- public:
-  // Windows 0 .. capacity-1 are cached (all of them when they fit in
-  // teacher_cache_mb); the teacher runs again for the others every time.
-  TeacherCache(Transformer* teacher, int64_t windows, int64_t t, int64_t v, const TrainOptions& options, bool bf16,
-               bool enabled)
-      : teacher_(teacher), t_(t), v_(v), options_(options), bf16_(bf16) {
-    if (teacher == nullptr || !enabled) return;
-    const double window_bytes = double(t) * double(v) * 4.0;
-    capacity_ = std::min<int64_t>(windows, int64_t(double(options.teacher_cache_mb) * 1024.0 * 1024.0 / window_bytes));
-    if (capacity_ <= 0) return;
-    store_ = torch::empty({capacity_, t, v}, torch::kFloat32);
-    have_.assign(static_cast<size_t>(capacity_), false);
-  }
-  bool caching() const { return store_.defined(); }
-  int64_t capacity() const { return capacity_; }
-  double bytes() const { return store_.defined() ? double(store_.numel()) * 4.0 : 0.0; }
-
-  // ids: window numbers [B] (CPU), windows [B, T+1] on the model's device -> [B*T, V].
-  torch::Tensor log_probs(const torch::Tensor& ids, const torch::Tensor& windows) {
-    if (teacher_ == nullptr) return torch::Tensor();
-    const torch::Tensor inputs = windows.narrow(1, 0, t_);
-    if (!store_.defined()) return teacher_log_probs(*teacher_, inputs, options_, bf16_);
-    const int64_t b = ids.size(0);
-    const auto id = ids.accessor<int64_t, 1>();
-    bool all = true;
-    for (int64_t r = 0; r < b; ++r) all = all && id[r] < capacity_ && have_[size_t(id[r])];
-    if (!all) {
-      const torch::Tensor fresh = teacher_log_probs(*teacher_, inputs, options_, bf16_).view({b, t_, v_});
-      for (int64_t r = 0; r < b; ++r) {
-        if (id[r] >= capacity_) continue;
-        store_[id[r]].copy_(fresh[r]);
-        have_[size_t(id[r])] = true;
-      }
-      return fresh.view({b * t_, v_});
-    }
-    return store_.index_select(0, ids).view({b * t_, v_});
-  }
-
- private:
-  Transformer* teacher_;
-  int64_t t_, v_;
-  const TrainOptions& options_;
-  bool bf16_;
-  int64_t capacity_ = 0;
-  torch::Tensor store_;  // [capacity, T, V] or undefined
-  std::vector<bool> have_;
-};
-
 }  // namespace
 
 Transformer make_teacher(const Transformer& dense_model) {
@@ -142,13 +91,7 @@ Transformer make_teacher(const Transformer& dense_model) {
   return teacher;
 }
 
-torch::Tensor teacher_log_probs(Transformer& teacher, const torch::Tensor& inputs, const TrainOptions& options, bool bf16) {
-  torch::NoGradGuard no_grad;
-  const torch::Tensor logits = training_logits(teacher, inputs, bf16, false, options.attention_kernel);  // [B, T, V]
-  return torch::log_softmax(logits.view({-1, logits.size(-1)}) / options.kd_temperature, -1);
-}
-
-MicroBatchLoss micro_batch_loss(Transformer& student, const torch::Tensor& teacher_logp, const torch::Tensor& windows,
+MicroBatchLoss micro_batch_loss(Transformer& student, const TeacherTargets& teacher, const torch::Tensor& windows,
                                 const TrainOptions& options, bool bf16, bool activation_checkpointing) {
   const int64_t t = windows.size(1) - 1;
   const torch::Tensor inputs = windows.narrow(1, 0, t);
@@ -158,12 +101,13 @@ MicroBatchLoss micro_batch_loss(Transformer& student, const torch::Tensor& teach
   const torch::Tensor flat = logits.view({-1, logits.size(-1)});
   MicroBatchLoss out;
   out.ce = torch::nn::functional::cross_entropy(flat, targets);
-  if (teacher_logp.defined()) {
+  if (teacher.defined()) {
     const double temp = options.kd_temperature;
     const torch::Tensor student_logp = torch::log_softmax(flat / temp, -1);
-    // KL(teacher || student) per token, mean over tokens, times T^2 so that the
-    // gradient scale does not shrink with the temperature (Hinton et al.).
-    out.kd = (teacher_logp.exp() * (teacher_logp - student_logp)).sum(-1).mean() * (temp * temp);
+    // KL(teacher || student) per token (full or top-k, teacher_targets.h), mean
+    // over tokens, times T^2 so that the gradient scale does not shrink with the
+    // temperature (Hinton et al.).
+    out.kd = distillation_kl(teacher, student_logp) * (temp * temp);
     out.loss = out.ce + options.kd_weight * out.kd;
   } else {
     out.kd = torch::zeros({}, out.ce.options());
@@ -174,11 +118,11 @@ MicroBatchLoss micro_batch_loss(Transformer& student, const torch::Tensor& teach
 
 MicroBatchLoss micro_batch_loss(Transformer& student, Transformer* teacher, const torch::Tensor& windows,
                                 const TrainOptions& options, bool bf16, bool activation_checkpointing) {
-  torch::Tensor teacher_logp;
+  TeacherTargets targets;
   if (teacher != nullptr && options.kd_weight > 0.0) {
-    teacher_logp = teacher_log_probs(*teacher, windows.narrow(1, 0, windows.size(1) - 1), options, bf16);
+    targets = teacher_targets(*teacher, windows.narrow(1, 0, windows.size(1) - 1), options, bf16);
   }
-  return micro_batch_loss(student, teacher_logp, windows, options, bf16, activation_checkpointing);
+  return micro_batch_loss(student, targets, windows, options, bf16, activation_checkpointing);
 }
 
 std::unique_ptr<torch::optim::AdamW> make_optimizer(Transformer& student, const TrainOptions& options) {
@@ -197,16 +141,16 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(Transformer& student, const 
 }
 
 StepStats optimizer_step(Transformer& student, const std::vector<torch::Tensor>& micro_batches,
-                         const std::vector<torch::Tensor>& teacher_logps, torch::optim::Optimizer& optimizer, double lr,
-                         const TrainOptions& options, bool bf16, bool activation_checkpointing, const std::string& where) {
+                         const std::vector<TeacherTargets>& teacher, torch::optim::Optimizer& optimizer, double lr,
+                         const TrainOptions& options, bool bf16, bool activation_checkpointing, const std::string& where,
+                         DistGroup* group) {
   set_learning_rate(optimizer, lr);
   optimizer.zero_grad();
   StepStats stats;
   const double n = double(micro_batches.size());
   for (size_t m = 0; m < micro_batches.size(); ++m) {
-    const torch::Tensor teacher_logp = teacher_logps.empty() ? torch::Tensor() : teacher_logps[m];
-    const MicroBatchLoss l =
-        micro_batch_loss(student, teacher_logp, micro_batches[m], options, bf16, activation_checkpointing);
+    const MicroBatchLoss l = micro_batch_loss(student, teacher.empty() ? TeacherTargets() : teacher[m],
+                                              micro_batches[m], options, bf16, activation_checkpointing);
     const double loss = l.loss.item<double>();
     const double ce = l.ce.item<double>();
     const double kd = l.kd.item<double>();
@@ -221,14 +165,25 @@ StepStats optimizer_step(Transformer& student, const std::vector<torch::Tensor>&
     stats.kd += kd / n;
   }
   std::vector<torch::Tensor> params;
-  for (const auto& group : optimizer.param_groups()) params.insert(params.end(), group.params().begin(), group.params().end());
+  for (const auto& g : optimizer.param_groups()) params.insert(params.end(), g.params().begin(), g.params().end());
+  if (group != nullptr) {
+    std::vector<torch::Tensor> grads;
+    for (const auto& p : params) grads.push_back(p.grad());
+    group->average_gradients(grads, where);
+    torch::Tensor sums = torch::tensor({stats.loss, stats.ce, stats.kd}, torch::kFloat64);
+    group->all_reduce_sum(sums, where);
+    const double w = double(group->world_size());
+    stats.loss = sums[0].item<double>() / w;
+    stats.ce = sums[1].item<double>() / w;
+    stats.kd = sums[2].item<double>() / w;
+  }
   stats.grad_norm = clip_gradients(params, options.grad_clip);
   optimizer.step();
   return stats;
 }
 
 FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const TrainData& data,
-                               const TrainOptions& options, const FinetuneHooks& hooks) {
+                               const TrainOptions& options, const FinetuneHooks& hooks, DistGroup* group) {
   auto log = [&](const std::string& line) {
     if (hooks.log) hooks.log(line);
   };
@@ -247,6 +202,11 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
   if (data.windows <= 0 || data.seq_len != options.seq_len) {
     throw usage_error("finetune_bitnet: the training data was packed for seq_len ", data.seq_len, ", options say ",
                       options.seq_len);
+  }
+  const int world = group == nullptr ? 1 : group->world_size();
+  const int rank = group == nullptr ? 0 : group->rank();
+  if (world != options.world_size) {
+    throw usage_error("finetune_bitnet: the options plan for ", options.world_size, " ranks, the process group has ", world);
   }
   const bool cuda = options.device == "cuda";
   const bool bf16 = options.bf16 < 0 ? cuda : options.bf16 == 1;
@@ -295,6 +255,12 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
                         "', this run's is '", options.fingerprint,
                         "': the settings that shape the model changed; restore them or start afresh without --resume");
     }
+    if (c.world_size != world) {
+      throw usage_error(ckpt_path, ": written by a run of ", c.world_size, " rank", c.world_size == 1 ? "" : "s",
+                        ", this run has ", world, ": each step's global batch (ranks x batch_size x grad_accum) ",
+                        "would change; resume with ", c.world_size, " rank", c.world_size == 1 ? "" : "s",
+                        " or start afresh without --resume");
+    }
     if (c.total_steps != total) {
       throw usage_error(ckpt_path, ": planned for ", c.total_steps, " steps, this run plans ", total,
                         " (different data or epochs): start afresh without --resume");
@@ -305,6 +271,15 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
     result.losses = c.losses;
     log(concat("resumed from ", ckpt_path, " at step ", c.step, " of ", total));
   }
+  if (group != nullptr) {
+    // The ranks start from rank 0's weights (they loaded the same model; this
+    // makes it so whatever the loaders did).
+    std::vector<torch::Tensor> params;
+    for (auto& p : student->parameters()) params.push_back(p.detach());
+    group->broadcast_from_rank0(params, "the start of fine-tuning");
+    log(concat("data parallel: rank ", rank, " of ", world, " (", group->backend(), "), ", world, " x ",
+               options.grad_accum, " x ", options.batch_size, " windows per step"));
+  }
 
   // Windows as an overlapping strided view over the token stream: row i is
   // stream[i*T, i*T + T + 1) without copying.
@@ -314,11 +289,15 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
   WindowSampler sampler(data.windows, options.seed);
   const int64_t rows = options.batch_size;
   // On CUDA the teacher is cheap next to a host round trip: no cache there.
-  TeacherCache teacher_cache(kd_teacher, data.windows, t, student->config().vocab_size, options, bf16, !cuda);
+  TeacherTargetCache teacher_cache(kd_teacher, data.windows, t, student->config().vocab_size, options, bf16, !cuda);
   if (teacher_cache.caching()) {
-    log(concat("caching the teacher's log-probabilities of ",
-               teacher_cache.capacity() == data.windows ? "all " : concat(teacher_cache.capacity(), " of "),
+    log(concat("caching the teacher's ",
+               options.teacher_top_k > 0 ? concat("top-", options.teacher_top_k, " log-probabilities") : "log-probabilities",
+               " of ", teacher_cache.capacity() == data.windows ? "all " : concat(teacher_cache.capacity(), " of "),
                data.windows, " windows (", format_bytes(teacher_cache.bytes()), " host memory)"));
+  } else if (kd_teacher != nullptr) {
+    log(concat("the teacher runs for every micro-batch (",
+               options.teacher_top_k > 0 ? concat("top-", options.teacher_top_k, " targets") : "full distribution", ")"));
   }
 
   auto save_checkpoint = [&](int64_t steps_done) {
@@ -330,6 +309,7 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
     c.params = model_state_dict(student);
     c.losses = result.losses;
     c.rng_cpu = cpu_rng_state();
+    c.world_size = world;
     save_train_checkpoint(ckpt_path, c, optimizer);
   };
 
@@ -361,26 +341,29 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
     const double lambda = lambda_at(step, total, options.warmup_fraction, options.schedule);
     const double lr = lr_at(step, total, options.lr, options.lr_warmup_steps, options.lr_schedule);
     set_bitnet_lambda(student, lambda);
-    const int64_t first_row = step * options.grad_accum * rows;
+    // This rank's rows of the step's global positions (see the header).
+    const int64_t first_row = step * options.grad_accum * world * rows;
     const int64_t epoch = sampler.epoch_of(first_row);
-    std::vector<torch::Tensor> micro_batches, teacher_logps;
+    std::vector<torch::Tensor> micro_batches;
+    std::vector<TeacherTargets> teacher_targets_of_step;
     for (int64_t m = 0; m < options.grad_accum; ++m) {
       torch::Tensor ids = torch::empty({rows}, torch::kInt64);
       auto id = ids.accessor<int64_t, 1>();
-      for (int64_t r = 0; r < rows; ++r) id[r] = sampler.window_at(first_row + m * rows + r);
+      const int64_t first = first_row + (m * world + rank) * rows;
+      for (int64_t r = 0; r < rows; ++r) id[r] = sampler.window_at(first + r);
       micro_batches.push_back(windows.index_select(0, ids.to(device)));  // [B, T+1]
-      if (kd_teacher != nullptr) teacher_logps.push_back(teacher_cache.log_probs(ids, micro_batches.back()));
+      if (kd_teacher != nullptr) teacher_targets_of_step.push_back(teacher_cache.targets(ids, micro_batches.back()));
     }
     const std::string where =
         concat("step ", step + 1, " of ", total, " (lambda ", fmt(lambda), ")",
                options.checkpoint_every > 0 ? concat("; the last checkpoint is in ", ckpt_path) : "");
     const StepStats stats =
-        optimizer_step(student, micro_batches, teacher_logps, optimizer, lr, options, bf16, checkpointing, where);
+        optimizer_step(student, micro_batches, teacher_targets_of_step, optimizer, lr, options, bf16, checkpointing, where, group);
     train_seconds += seconds_since(step_start);
 
     const int64_t done = step + 1;
     result.losses.push_back(stats.loss);
-    result.train_tokens += options.grad_accum * rows * t;
+    result.train_tokens += options.grad_accum * world * rows * t;
     StepReport report;
     report.step = done;
     report.total_steps = total;
@@ -399,12 +382,19 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
       validate(done, lambda);
     }
     const bool checkpointed = options.checkpoint_every > 0 && (done % options.checkpoint_every == 0 || done == total);
-    if (checkpointed) save_checkpoint(done);
+    if (checkpointed && rank == 0) save_checkpoint(done);
     if (hooks.on_step) hooks.on_step(report);
-    if (done < total && hooks.stop_requested && hooks.stop_requested()) {
+    bool stop = done < total && hooks.stop_requested && hooks.stop_requested();
+    if (group != nullptr && done < total) {
+      // Every rank stops at the same step when any of them was asked to.
+      torch::Tensor flag = torch::full({1}, stop ? 1.0 : 0.0, torch::kFloat64);
+      group->all_reduce_sum(flag, concat("the stop check after step ", done));
+      stop = flag.item<double>() > 0.0;
+    }
+    if (stop) {
       result.stopped_at = done;
       if (!ckpt_path.empty()) {
-        if (!checkpointed) {
+        if (!checkpointed && rank == 0) {
           std::error_code ec;
           std::filesystem::create_directories(options.checkpoint_dir, ec);
           if (ec) {
@@ -422,6 +412,11 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
     }
   }
   set_bitnet_lambda(student, 1.0);
+  if (group != nullptr) {
+    // Rank 0's last checkpoint is complete before any rank moves on.
+    group->barrier("the end of fine-tuning");
+    result.all_reduce = group->gradient_stats();
+  }
   result.train_seconds = train_seconds;
   result.tokens_per_second = train_seconds > 0 ? double(result.train_tokens) / train_seconds : 0.0;
   return result;

@@ -6,13 +6,25 @@
 //   grad_accum micro-batches of batch_size windows (train_data.h), each
 //     loss = CE(student, next tokens) + kd_weight * T^2 * KL(softmax(t/T) || softmax(s/T))
 //     (the KL term, mean over tokens, only with a teacher), backward of loss / grad_accum;
-//     on CPU the teacher's log-probabilities of each window are kept after their
-//     first computation (TrainOptions::teacher_cache_mb), later epochs reuse them
+//     on CPU the teacher's targets of each window (its log-probabilities, or only
+//     its top k: teacher_targets.h) are kept after their first computation
+//     (bitnet.teacher_cache_mb), later epochs reuse them
 //   the global gradient L2 norm clipped to grad_clip, then AdamW (decoupled
 //   weight decay on matrices only, eps 1e-8)
 //   every eval_every steps: top-1 and perplexity on the validation documents at lambda = 1
 //   every checkpoint_every steps (and at the end): a checkpoint (train_checkpoint.h)
 // A non-finite loss stops the run with a runtime_error naming the step.
+//
+// Data parallel (a DistGroup of W = options.world_size ranks): every rank holds
+// the same student; step s takes the global sample positions of a one-process
+// run with batch_size * W windows per micro-batch, and rank k's micro-batch m
+// is the rows [(m * W + k) * batch_size, +batch_size) of the step's
+// grad_accum * W * batch_size positions, so the windows of a step are those of
+// one process with grad_accum * W micro-batches of batch_size (or grad_accum
+// of W * batch_size). The gradients are averaged over the ranks (one flat
+// bucket, process_group.h) before clipping, so every rank takes the same
+// AdamW step; the reported loss is the mean over the ranks. Rank 0 alone
+// writes checkpoints; a stop request on any rank stops all of them.
 #pragma once
 
 #include <torch/torch.h>
@@ -21,9 +33,11 @@
 #include <string>
 #include <vector>
 
+#include "dist/process_group.h"
 #include "model/transformer.h"
 #include "train/memory_estimate.h"
 #include "train/progress.h"
+#include "train/teacher_targets.h"
 #include "train/train_data.h"
 #include "train/train_options.h"
 
@@ -52,9 +66,10 @@ struct FinetuneResult {
   std::vector<ValidReport> evals;
   MemoryEstimate memory;
   double train_seconds = 0.0;  // optimizer steps of this run, without validation and checkpoints
-  int64_t train_tokens = 0;    // tokens (inputs) processed by this run
+  int64_t train_tokens = 0;    // tokens (inputs) processed by this run, all ranks together
   double tokens_per_second = 0.0;
   int64_t stopped_at = 0;       // > 0: stop_requested() ended the run after this many steps
+  AllReduceStats all_reduce;    // data parallel: this run's gradient all-reduces
   std::string checkpoint_path;  // where that step's checkpoint went ("" = none written)
 };
 
@@ -65,20 +80,18 @@ Transformer make_teacher(const Transformer& dense_model);
 // in place. `teacher` (a dense model of the same shape) is required when
 // kd_weight > 0 and ignored otherwise. Everything is checked (options, memory,
 // device, resume checkpoint) before the first step. On return the student is
-// at lambda = 1 on options.device.
+// at lambda = 1 on options.device. `group` (nullptr = one process) must have
+// options.world_size ranks.
 FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const TrainData& data,
-                               const TrainOptions& options, const FinetuneHooks& hooks = {});
-
-// log_softmax(teacher(inputs) / kd_temperature): inputs [B, T] -> [B*T, V] fp32, no autograd.
-torch::Tensor teacher_log_probs(Transformer& teacher, const torch::Tensor& inputs, const TrainOptions& options, bool bf16);
+                               const TrainOptions& options, const FinetuneHooks& hooks = {}, DistGroup* group = nullptr);
 
 // The loss of one micro-batch, as the trainer computes it (exposed for tests and
-// benchmarks): windows [B, T+1] int64 -> {loss, ce, kd} scalars. teacher_logp is
-// teacher_log_probs() of the window inputs, or undefined for no distillation (kd = 0).
+// benchmarks): windows [B, T+1] int64 -> {loss, ce, kd} scalars. `teacher` holds
+// teacher_targets() of the window inputs, or nothing for no distillation (kd = 0).
 struct MicroBatchLoss {
   torch::Tensor loss, ce, kd;
 };
-MicroBatchLoss micro_batch_loss(Transformer& student, const torch::Tensor& teacher_logp, const torch::Tensor& windows,
+MicroBatchLoss micro_batch_loss(Transformer& student, const TeacherTargets& teacher, const torch::Tensor& windows,
                                 const TrainOptions& options, bool bf16, bool activation_checkpointing);
 // The same, running the teacher (nullptr = no distillation).
 MicroBatchLoss micro_batch_loss(Transformer& student, Transformer* teacher, const torch::Tensor& windows,
@@ -90,15 +103,18 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(Transformer& student, const 
 
 // One optimizer step, the trainer's inner loop: zero the gradients, forward and
 // backward every micro-batch (loss / micro-batches), clip, AdamW step with `lr`.
-// teacher_logps: one per micro-batch (teacher_log_probs()), or empty for no
+// teacher: one per micro-batch (teacher_targets()), or empty for no
 // distillation. Lambda must already be set on the student. Throws runtime_error
 // on a non-finite loss, before backward; `where` ("step 12 of 100") goes into that message.
+// With a `group`, the gradients and the statistics are averaged over its ranks
+// after backward (the loss check stays per rank: the rank that diverged names it).
 struct StepStats {
   double loss = 0.0, ce = 0.0, kd = 0.0;  // means over the micro-batches
   double grad_norm = 0.0;                 // before clipping
 };
 StepStats optimizer_step(Transformer& student, const std::vector<torch::Tensor>& micro_batches,
-                         const std::vector<torch::Tensor>& teacher_logps, torch::optim::Optimizer& optimizer, double lr,
-                         const TrainOptions& options, bool bf16, bool activation_checkpointing, const std::string& where);
+                         const std::vector<TeacherTargets>& teacher, torch::optim::Optimizer& optimizer, double lr,
+                         const TrainOptions& options, bool bf16, bool activation_checkpointing, const std::string& where,
+                         DistGroup* group = nullptr);
 
 }  // namespace seedforge

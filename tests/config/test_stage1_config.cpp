@@ -69,6 +69,8 @@ TEST(Stage1Config, DefaultsAreTheDocumentedOnes) {
   EXPECT_DOUBLE_EQ(c.constraints.max_accuracy_drop, 0.05);
   EXPECT_EQ(c.hardware.device, Device::kCpu);
   EXPECT_DOUBLE_EQ(c.hardware.max_vram_gb, 16.0);
+  EXPECT_EQ(c.hardware.backend, "auto");
+  EXPECT_DOUBLE_EQ(c.hardware.dist_timeout_s, 300.0);
   EXPECT_EQ(c.output.metrics_port, 0);
   EXPECT_EQ(c.output.metrics_host, "127.0.0.1");  // loopback unless the user says otherwise
   EXPECT_NO_THROW(validate(c));
@@ -80,12 +82,12 @@ TEST(Stage1Config, JsonHasEveryKeyUnderItsSection) {
   for (const auto& item : j.items()) sections.push_back(item.key());
   EXPECT_EQ(sections, (std::vector<std::string>{"bitnet", "constraints", "encoding", "eval", "hardware", "output",
                                                 "seedlm"}));
-  EXPECT_EQ(j["bitnet"].size(), 30u);
+  EXPECT_EQ(j["bitnet"].size(), 32u);
   EXPECT_EQ(j["seedlm"].size(), 7u);
   EXPECT_EQ(j["encoding"].size(), 4u);
   EXPECT_EQ(j["eval"].size(), 5u);
   EXPECT_EQ(j["constraints"].size(), 2u);
-  EXPECT_EQ(j["hardware"].size(), 3u);
+  EXPECT_EQ(j["hardware"].size(), 5u);
   EXPECT_EQ(j["output"].size(), 5u);
   EXPECT_EQ(j["bitnet"]["schedule"], "linear");
   EXPECT_EQ(j["encoding"]["float"], "seedlm");
@@ -121,6 +123,8 @@ TEST(Stage1Config, EveryKeyRoundTripsWithNonDefaultValue) {
   c.bitnet.input_norm = true;
   c.bitnet.kd_weight = 0.5;
   c.bitnet.kd_temperature = 2.0;
+  c.bitnet.teacher_top_k = 32;
+  c.bitnet.teacher_cache_mb = 256;
   c.bitnet.seed = 18446744073709551615ull;  // the whole uint64 range survives
   c.bitnet.eval_every = 50;
   c.bitnet.checkpoint_every = 200;
@@ -152,6 +156,8 @@ TEST(Stage1Config, EveryKeyRoundTripsWithNonDefaultValue) {
   c.hardware.device = Device::kCuda;
   c.hardware.max_vram_gb = 40.0;
   c.hardware.threads = 4;
+  c.hardware.backend = "nccl";
+  c.hardware.dist_timeout_s = 60.0;
   c.output.log_file = "run.log";
   c.output.metrics_file = "m.prom";
   c.output.pushgateway_url = "http://127.0.0.1:9091";
@@ -279,6 +285,11 @@ TEST(Stage1Config, OutOfRangeValuesNameTheKeyAndTheRange) {
        "config.json: constraints.max_accuracy_drop must be in [0, 1), got 1"},
       {R"({"hardware": {"max_vram_gb": 0}})", "config.json: hardware.max_vram_gb must be > 0, got 0"},
       {R"({"hardware": {"threads": -2}})", "config.json: hardware.threads must be >= 0, got -2"},
+      {R"({"hardware": {"backend": "mpi"}})",
+       "config.json: hardware.backend must be \"auto\", \"gloo\" or \"nccl\", got \"mpi\""},
+      {R"({"hardware": {"backend": "nccl"}})",
+       "config.json: hardware.backend \"nccl\" needs hardware.device \"cuda\" (NCCL reduces GPU tensors only)"},
+      {R"({"hardware": {"dist_timeout_s": 0}})", "config.json: hardware.dist_timeout_s must be > 0, got 0"},
       {R"({"output": {"metrics_port": 65536}})", "config.json: output.metrics_port must be in [0, 65535], got 65536"},
       {R"({"output": {"metrics_port": -1}})", "config.json: output.metrics_port must be in [0, 65535], got -1"},
       {R"({"output": {"metrics_host": ""}})",
@@ -296,7 +307,8 @@ TEST(Stage1Config, RangeEdgesAreAccepted) {
                            R"({"seedlm": {"K": 24, "seed_candidates": 16777215}})",
                            R"({"seedlm": {"latent_dim": 8}})", R"({"output": {"metrics_port": 65535}})",
                            R"({"bitnet": {"lr": 0, "epochs": 0}})",
-                           R"({"output": {"pushgateway_url": "https://gw.example:9091"}})"}) {
+                           R"({"output": {"pushgateway_url": "https://gw.example:9091"}})",
+                           R"({"hardware": {"device": "cuda", "backend": "nccl", "dist_timeout_s": 0.5}})"}) {
     EXPECT_NO_THROW(parse_stage1_config(text, "config.json")) << text;
   }
 }
@@ -361,7 +373,9 @@ TEST(ConfigFingerprint, IsFnv1aOfTheCanonicalModelShapingSettings) {
 
   const Stage1Config c = default_stage1_config();
   json j = to_json(c);
-  for (const char* key : {"eval_every", "checkpoint_every", "checkpoint_dir", "token_cache_dir"}) j["bitnet"].erase(key);
+  for (const char* key : {"eval_every", "checkpoint_every", "checkpoint_dir", "token_cache_dir", "teacher_cache_mb"}) {
+    j["bitnet"].erase(key);
+  }
   j["seedlm"].erase("threads");
   for (const char* section : {"eval", "hardware", "output"}) j.erase(section);
   char expected[17];
@@ -384,12 +398,16 @@ TEST(ConfigFingerprint, ChangesWithModelSettingsOnly) {
   changed = base;
   changed.encoding.vector = VectorEncoding::kFp32;
   EXPECT_NE(config_fingerprint(changed), fp);
+  changed = base;
+  changed.bitnet.teacher_top_k = 32;
+  EXPECT_NE(config_fingerprint(changed), fp);
 
   // Watching and placement settings may change between a run and its resume.
   Stage1Config same = base;
   same.bitnet.eval_every = 10;
   same.bitnet.checkpoint_every = 100;
   same.bitnet.checkpoint_dir = "elsewhere";
+  same.bitnet.teacher_cache_mb = 0;  // where the teacher's targets are kept, not what they are
   same.seedlm.threads = 7;
   same.eval.max_docs = 5;
   same.hardware.device = Device::kCuda;
@@ -408,6 +426,16 @@ TEST(Stage1Config, ResolvesEmptyPathsToDefaults) {
   EXPECT_EQ(train.substr(train.size() - 26), "text/tinystories/train.txt");
   EXPECT_EQ(valid.substr(valid.size() - 26), "text/tinystories/valid.txt");
   EXPECT_TRUE(std::filesystem::exists(train)) << train << " (is SEEDFORGE_DATA set?)";
+  // A relative entry that is not there from the current folder comes from the data folder.
+  Stage1Config in_data;
+  in_data.bitnet.train_text = {"text/tinystories/train.txt", "text/tinystories/train_mo*.txt"};
+  ASSERT_FALSE(std::filesystem::exists("text/tinystories")) << "run from a folder without text/tinystories";
+  const std::vector<std::string> found = resolve_train_text(in_data);
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(std::filesystem::weakly_canonical(found[0]), std::filesystem::weakly_canonical(train));
+  EXPECT_EQ(found[1].substr(found[1].size() - 31), "text/tinystories/train_more.txt");
+  in_data.bitnet.train_text = {"text/tinystories/nothing.txt"};
+  EXPECT_THROW(resolve_train_text(in_data), Error);
   c.output.log_file = "my.log";
   c.bitnet.train_text = {valid};
   c.eval.text = "v.txt";

@@ -83,6 +83,20 @@ TEST(Stage1Pipeline, WritesFileLogAndReport) {
   EXPECT_EQ(r.train_steps, 4);
   EXPECT_GT(r.before.top1, 0.4);
   EXPECT_NEAR(r.retention, r.after.top1 / r.before.top1, 1e-12);
+  // Both readings on the start of the training text too: at least the
+  // evaluation text's token count, the original's top-1 there independent of the student.
+  EXPECT_GE(r.train_before.tokens, r.before.tokens);
+  EXPECT_EQ(r.train_after.tokens, r.train_before.tokens);
+  EXPECT_GT(r.train_before.top1, 0.4);
+  EXPECT_NEAR(r.train_retention, r.train_after.top1 / r.train_before.top1, 1e-12);
+  EXPECT_NE(r.train_sample.find("(first "), std::string::npos) << r.train_sample;
+  {
+    const auto j = report_json(r);
+    EXPECT_NEAR(j["accuracy"]["top1_drop_points"].get<double>(), 100.0 * (r.before.top1 - r.after.top1), 1e-9);
+    EXPECT_NEAR(j["accuracy_on_training_text"]["top1_drop_points"].get<double>(),
+                100.0 * (r.train_before.top1 - r.train_after.top1), 1e-9);
+    EXPECT_NE(report_markdown(r).find("retention on training text"), std::string::npos);
+  }
   // Stages in order, each timed.
   const std::vector<std::string> expected = {"load", "baseline evaluation", "bitnet conversion and fine-tuning", "encoding",
                                              "write", "reload and evaluate", "check constraints"};
@@ -106,6 +120,29 @@ TEST(Stage1Pipeline, WritesFileLogAndReport) {
   const std::string log = read_all(run.dir.file("stage1_compression.log"));
   EXPECT_NE(log.find("stage encoding: done"), std::string::npos);
   EXPECT_NE(log.find("[info]"), std::string::npos);
+}
+
+TEST(Stage1Pipeline, ByteTableAccountsForEveryByte) {
+  // python/stage1_bytes.py: its rows sum to the file size, and its ternary and
+  // SeedLM rows equal what the report says those tensors store.
+  auto& run = shared();
+  const auto r = test::run_command(test::python() + " " + std::string(SEEDFORGE_SOURCE_DIR) + "/python/stage1_bytes.py " +
+                                   run.output + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
+  int64_t sum = 0;
+  for (const auto& [row, n] : j["rows"].items()) {
+    EXPECT_GE(n.get<int64_t>(), 0) << row;
+    sum += n.get<int64_t>();
+  }
+  EXPECT_EQ(sum, run.report.output_bytes);
+  EXPECT_EQ(j["bytes"].get<int64_t>(), run.report.output_bytes);
+  int64_t ternary = 0, seedlm = 0, other = 0;
+  for (const auto& t : run.report.tensors) (t.codec == "ternary" ? ternary : t.codec == "seedlm" ? seedlm : other) += t.bytes;
+  EXPECT_EQ(j["rows"]["ternary trits (5 a byte)"].get<int64_t>() + j["rows"]["ternary scales"].get<int64_t>(), ternary);
+  EXPECT_EQ(j["rows"]["SeedLM seeds, exponents, coefficients"].get<int64_t>() + j["rows"]["SeedLM scales"].get<int64_t>(),
+            seedlm);
+  EXPECT_EQ(j["tensors_by_codec"]["ternary"].get<int>(), 35);
 }
 
 TEST(Stage1Pipeline, FileReloadsWithTheSameFigures) {

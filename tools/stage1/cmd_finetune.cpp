@@ -9,6 +9,8 @@
 #include "common/error.h"
 #include "common/file_util.h"
 #include "config/stage1_config.h"
+#include "dist/dist_env.h"
+#include "dist/process_group.h"
 #include "eval/text_eval.h"
 #include "io/model_loader.h"
 #include "runtime/threads.h"
@@ -49,6 +51,19 @@ void run_finetune(const FinetuneArgs& args) {
   }
   validate_train_options(options, where);
   check_output_path_writable(args.output);
+  if (launch_workers_if_asked(config.hardware.dist_timeout_s)) return;
+  // Data parallel (WORLD_SIZE > 1): rank 0 prints and writes; the other ranks'
+  // console goes to stage1_compression.rank-N.log beside the output.
+  const DistEnv dist = dist_env_from_environment();
+  options.world_size = dist.world_size;
+  if (!dist.writes_outputs()) {
+    const std::string rank_log = rank_log_file(resolve_log_file(config, args.output), dist.rank);
+    if (std::freopen(rank_log.c_str(), "a", stderr) == nullptr) throw usage_error("cannot write the rank log ", rank_log);
+  }
+  std::unique_ptr<DistGroup> group;
+  if (dist.distributed()) {
+    group = std::make_unique<DistGroup>(dist, config.hardware.backend, options.device == "cuda", config.hardware.dist_timeout_s);
+  }
   if (global_options().threads == 0 && options.threads > 0) configure_threads(options.threads);
   std::vector<std::string> train_files = args.train.empty() ? resolve_train_text(config) : expand_text_sources(args.train, "--train");
   if (!args.train.empty()) check_disjoint_from(train_files, "--train", args.valid, "--valid");
@@ -67,7 +82,7 @@ void run_finetune(const FinetuneArgs& args) {
   progress = ProgressPrinter::for_stream(stderr, total);
   say(concat("training on ", data.stream.size(), " tokens (", data.train_documents, " documents of ", train_path, ", ",
              data.windows, " windows of ", options.seq_len, "), ", total, " steps of ", options.batch_size, " x ",
-             options.grad_accum, " windows; validation: ",
+             options.grad_accum, dist.distributed() ? concat(" x ", dist.world_size, " ranks") : "", " windows; validation: ",
              data.valid_source.empty() ? "none" : concat(data.valid_documents.size(), " documents of ", data.valid_source)));
 
   TextEvalResult dense_eval;
@@ -88,8 +103,16 @@ void run_finetune(const FinetuneArgs& args) {
     say(concat("step ", v.step, ": validation top-1 ", v.top1, ", perplexity ", v.perplexity, " (ternary, ", v.tokens,
                " tokens)"));
   };
-  const FinetuneResult result = finetune_bitnet(student, teacher.is_empty() ? nullptr : &teacher, data, options, hooks);
+  const FinetuneResult result =
+      finetune_bitnet(student, teacher.is_empty() ? nullptr : &teacher, data, options, hooks, group.get());
   progress.finish();
+  if (group) {
+    const AllReduceStats& a = result.all_reduce;
+    const double steps = double(std::max<int64_t>(a.calls, 1));
+    say(concat("data parallel: ", a.calls, " gradient all-reduces of ", double(a.bytes) / steps, " bytes, ",
+               a.seconds / steps * 1e3, " ms per step"));
+  }
+  if (!dist.writes_outputs()) return;  // rank 0 evaluates, writes and prints
 
   student->to(torch::kCPU);
   TextEvalResult ternary_eval;
@@ -103,7 +126,12 @@ void run_finetune(const FinetuneArgs& args) {
                         {"valid", data.valid_source}, {"steps", result.total_steps}, {"start_step", result.start_step},
                         {"final_loss", result.losses.empty() ? 0.0 : result.losses.back()},
                         {"train_seconds", result.train_seconds}, {"tokens_per_second", result.tokens_per_second},
-                        {"threads", configured_threads()}, {"options", nlohmann::json::parse(train_options_json(options))}};
+                        {"threads", configured_threads()}, {"options", nlohmann::json::parse(train_options_json(options))},
+                        {"losses", result.losses}, {"world_size", dist.world_size}};
+    if (group) {
+      const AllReduceStats& a = result.all_reduce;
+      j["all_reduce"] = {{"calls", a.calls}, {"bytes", a.bytes}, {"seconds", a.seconds}};
+    }
     if (!data.valid_documents.empty()) {
       j["fp32"] = {{"top1", dense_eval.top1}, {"perplexity", dense_eval.perplexity}, {"tokens", dense_eval.tokens}};
       j["ternary"] = {{"top1", ternary_eval.top1}, {"perplexity", ternary_eval.perplexity}, {"tokens", ternary_eval.tokens}};

@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/interrupt.h"
 #include "config/stage1_config.h"
+#include "dist/dist_env.h"
 #include "pipeline/plan_stage1.h"
 #include "pipeline/run_stage1.h"
 
@@ -48,6 +49,7 @@ void add_run_options(CLI::App& app) {
     if (!args->metrics_host.empty()) config.output.metrics_host = args->metrics_host;
     if (global_options().threads > 0) config.hardware.threads = global_options().threads;
     validate(config, args->config.empty() ? "defaults" : args->config);
+    if (!args->dry_run && launch_workers_if_asked(config.hardware.dist_timeout_s)) return;
     if (args->dry_run) {
       const Stage1Plan plan = plan_stage1(args->input, args->output, config);
       std::cout << plan_markdown(plan);
@@ -61,6 +63,7 @@ void add_run_options(CLI::App& app) {
     options.resume = args->resume;
     options.verbose = global_options().verbose;
     const Stage1Report report = run_stage1(args->input, args->output, config, options);
+    if (dist_env_from_environment().rank != 0) return;  // rank 0 reports for the run
     std::cout << report_markdown(report);
     if (!report.constraints_ok()) exit_code() = 3;
   });

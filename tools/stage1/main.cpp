@@ -8,6 +8,8 @@
 #include "commands.h"
 #include "common/error.h"
 #include "common/interrupt.h"
+#include "dist/dist_env.h"
+#include "dist/local_launch.h"
 #include "runtime/threads.h"
 
 namespace seedforge::cli {
@@ -22,6 +24,16 @@ int& exit_code() {
   return code;
 }
 
+bool launch_workers_if_asked(double dist_timeout_s) {
+  const GlobalOptions& g = global_options();
+  if (g.nproc <= 1) return false;
+  if (dist_env_from_environment().distributed()) {
+    throw usage_error("--nproc ", g.nproc, " starts its own workers, but WORLD_SIZE is already set (torchrun?): leave --nproc out");
+  }
+  exit_code() = launch_local_workers(g.worker_arguments, g.nproc, dist_timeout_s);
+  return true;
+}
+
 }  // namespace seedforge::cli
 
 int main(int argc, char** argv) {
@@ -32,6 +44,11 @@ int main(int argc, char** argv) {
   auto& global = cli::global_options();
   app.add_option("--threads", global.threads, "CPU threads for tensor math (0 = one per core)")->check(CLI::NonNegativeNumber);
   app.add_flag("-v,--verbose", global.verbose, "More log output");
+  app.add_option("--nproc", global.nproc,
+                 "Data-parallel workers to start on this machine (stage1 and stage1 finetune; torchrun's environment "
+                 "does the same across machines)")
+      ->check(CLI::Range(1, 1024));
+  global.worker_arguments = without_nproc(argc, argv);
   app.require_subcommand(0, 1);
   cli::add_run_options(app);
   cli::add_eval_command(app);
