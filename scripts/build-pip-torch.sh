@@ -9,7 +9,8 @@
 #   JOBS         parallel compile jobs (default nproc)
 #   KEEP_GOING   non-empty: with Ninja, compile everything that compiles and list all errors
 # Tests and benchmarks that need Debian's python3-torch or OpenBLAS are left out
-# (SEEDFORGE_BUILD_BENCH=OFF); `ctest -L gpu` then runs the CUDA checks.
+# (SEEDFORGE_BUILD_BENCH=OFF), and so is the Python module (built and tested
+# against Debian's python3-torch only); `ctest -L gpu` then runs the CUDA checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${1:-build-pip-torch}"
@@ -34,7 +35,7 @@ fi
 generator=()
 command -v ninja > /dev/null && generator=(-G Ninja)
 cmake -S . -B "$BUILD" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix_path" \
-  -DSEEDFORGE_BUILD_BENCH=OFF -DSEEDFORGE_PYTHON="$(command -v "$PYTHON")" "${extra[@]}"
+  -DSEEDFORGE_BUILD_BENCH=OFF -DSEEDFORGE_PYTHON="$(command -v "$PYTHON")" -DSEEDFORGE_PYTHON_MODULE=OFF "${extra[@]}"
 targets=()
 for t in "$@"; do targets+=(--target "$t"); done
 keep_going=()

@@ -8,6 +8,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ccache pkg-config
   libtorch-dev python3-torch python3-numpy libgloo-dev
+  python3-dev pybind11-dev python3-pytest
   libopenblas0-openmp libopenblas-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev
   libsentencepiece-dev sentencepiece

@@ -39,6 +39,29 @@ int interrupt_signal() { return g_signal.load(); }
 
 void clear_interrupt() { g_signal.store(0); }
 
+void request_interrupt(int signal) {
+  int expected = 0;
+  g_signal.compare_exchange_strong(expected, signal);
+}
+
+struct ScopedInterruptHandlers::Saved {
+  struct sigaction sigint {}, sigterm {};
+};
+
+ScopedInterruptHandlers::ScopedInterruptHandlers() : saved_(new Saved) {
+  ::sigaction(SIGINT, nullptr, &saved_->sigint);
+  ::sigaction(SIGTERM, nullptr, &saved_->sigterm);
+  clear_interrupt();
+  install_interrupt_handlers();
+}
+
+ScopedInterruptHandlers::~ScopedInterruptHandlers() {
+  ::sigaction(SIGINT, &saved_->sigint, nullptr);
+  ::sigaction(SIGTERM, &saved_->sigterm, nullptr);
+  clear_interrupt();
+  delete saved_;
+}
+
 const char* signal_name(int signal) {
   switch (signal) {
     case SIGINT:

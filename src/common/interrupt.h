@@ -37,6 +37,27 @@ int interrupt_signal();
 // Forgets a received signal (tests; a caller that handled the request).
 void clear_interrupt();
 
+// Records `signal` as if it had been received: the run stops at its next safe
+// point exactly as for a real one. For code that must stop a run from inside
+// a callback (the Python module, when the user's progress callable raises).
+void request_interrupt(int signal);
+
+// install_interrupt_handlers() for one scope: the handlers that were in place
+// (Python's own SIGINT handler, say) come back when it ends, and a signal
+// received in the scope is forgotten. For a library embedded in a host
+// process that owns its signals; the tool's main() keeps the plain call.
+class ScopedInterruptHandlers {
+ public:
+  ScopedInterruptHandlers();
+  ~ScopedInterruptHandlers();
+  ScopedInterruptHandlers(const ScopedInterruptHandlers&) = delete;
+  ScopedInterruptHandlers& operator=(const ScopedInterruptHandlers&) = delete;
+
+ private:
+  struct Saved;
+  Saved* saved_;
+};
+
 // "SIGINT", "SIGTERM", else "signal N".
 const char* signal_name(int signal);
 

@@ -174,6 +174,33 @@ Stage1Plan plan_stage1(const std::string& input, const std::string& output, cons
   return plan;
 }
 
+nlohmann::json plan_json(const Stage1Plan& p) {
+  nlohmann::json tensors = nlohmann::json::array();
+  for (const PlannedTensor& t : p.tensors) {
+    tensors.push_back({{"name", t.name}, {"codec", t.codec}, {"shape", t.shape}, {"bytes", t.bytes}});
+  }
+  nlohmann::json memory = nlohmann::json::object();
+  for (const auto& [name, bytes] : p.memory.terms) memory[name] = bytes;
+  nlohmann::json seconds = nlohmann::json::object();
+  for (const StageTiming& s : p.estimated_seconds) seconds[s.stage] = s.seconds;
+  return {{"input", p.input},
+          {"output", p.output},
+          {"input_bytes", p.input_bytes},
+          {"parameters", p.parameters},
+          {"tensors", tensors},
+          {"estimated_output_bytes", p.estimated_output_bytes},
+          {"estimated_ratio", p.estimated_ratio},
+          {"memory_device", p.memory_device},
+          {"memory_bytes", memory},
+          {"memory_total_bytes", p.memory.total_bytes()},
+          {"train_steps", p.train_steps},
+          {"train_tokens", p.train_tokens},
+          {"eval_tokens", p.eval_tokens},
+          {"seedlm_blocks", p.seedlm_blocks},
+          {"estimated_seconds", seconds},
+          {"threads", p.threads}};
+}
+
 std::string plan_markdown(const Stage1Plan& p) {
   std::ostringstream out;
   out << std::fixed;

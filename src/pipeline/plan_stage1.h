@@ -6,6 +6,7 @@
 // SeedLM blocks, one evaluation batch).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -36,5 +37,8 @@ struct Stage1Plan {
 
 Stage1Plan plan_stage1(const std::string& input, const std::string& output, const Stage1Config& config);
 std::string plan_markdown(const Stage1Plan& plan);
+// The same plan as data (sizes in bytes, times in seconds); the Python
+// module's run_stage1(dry_run=True) returns it.
+nlohmann::json plan_json(const Stage1Plan& plan);
 
 }  // namespace seedforge

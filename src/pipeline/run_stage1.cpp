@@ -189,6 +189,17 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   const std::string log_path =
       writer ? resolve_log_file(config, output) : rank_log_file(resolve_log_file(config, output), dist.rank);
   setup_logging(log_path, options.verbose, /*quiet_console=*/!writer);
+  // A progress callback hears the lines the console shows (info and above).
+  std::unique_ptr<ScopedLogListener> progress_lines;
+  if (options.progress) {
+    progress_lines = std::make_unique<ScopedLogListener>(
+        [&options](LogLevel, const std::string& message) {
+          Stage1Progress p;
+          p.line = message;
+          options.progress(p);
+        },
+        LogLevel::kInfo);
+  }
   std::unique_ptr<DistGroup> group;
   if (dist.distributed()) {
     log_info(concat("data parallel: rank ", dist.rank, " of ", dist.world_size, " joining at ", dist.master_addr, ":",
@@ -363,6 +374,17 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
       }
     };
     hooks.on_step = [&](const StepReport& s) {
+      if (options.progress) {
+        Stage1Progress p;
+        p.step = s.step;
+        p.total_steps = s.total_steps;
+        p.loss = s.loss;
+        p.lambda = s.lambda;
+        p.lr = s.lr;
+        p.tokens_per_second = s.tokens_per_second;
+        p.eta_seconds = s.eta_seconds;
+        options.progress(p);
+      }
       metrics.set_gauge(stage1_metric::kStep, double(s.step));
       metrics.set_gauge(stage1_metric::kLoss, s.loss);
       metrics.set_gauge(stage1_metric::kLambda, s.lambda);

@@ -6,6 +6,8 @@
 //   reload the written file and evaluate it -> check constraints -> report.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <string>
 
 #include "config/stage1_config.h"
@@ -13,10 +15,23 @@
 
 namespace seedforge {
 
+// What a progress callback is told: either one line of the run's log (info
+// level and above, as the console shows them) or one fine-tuning step's
+// figures (step > 0, line empty).
+struct Stage1Progress {
+  std::string line;
+  int64_t step = 0, total_steps = 0;
+  double loss = 0, lambda = 0, lr = 0;  // lambda: quantization strength, 0..1
+  double tokens_per_second = 0, eta_seconds = 0;
+};
+
 struct Stage1RunOptions {
   std::string report_path;   // "" = <output>.report.json
   bool resume = false;       // continue fine-tuning from the last checkpoint
   bool verbose = false;
+  // Called on the thread that logs or steps; empty = none. Must not throw: to
+  // stop the run from it, call request_interrupt() (common/interrupt.h).
+  std::function<void(const Stage1Progress&)> progress;
 };
 
 // Throws usage_error (bad config, output folder missing/read-only: checked

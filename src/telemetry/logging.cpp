@@ -1,8 +1,10 @@
 #include "telemetry/logging.h"
 
+#include <algorithm>
 #include <mutex>
 #include <vector>
 
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/dist_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -32,6 +34,9 @@ spdlog::sink_ptr make_console_sink(bool verbose, bool quiet = false) {
 struct LoggingState {
   std::shared_ptr<spdlog::sinks::dist_sink_mt> fan_out;
   std::shared_ptr<spdlog::logger> logger;
+  // ScopedLogListener's sinks, kept when setup_logging() replaces the others.
+  std::mutex listeners_mutex;
+  std::vector<spdlog::sink_ptr> listeners;
 
   LoggingState() {
     fan_out = std::make_shared<spdlog::sinks::dist_sink_mt>();
@@ -70,7 +75,11 @@ void setup_logging(const std::string& log_file, bool verbose, bool quiet_console
   }
   s.logger->flush();
   // The old file sink is closed when its last reference (here) goes away.
-  s.fan_out->set_sinks(std::move(sinks));
+  {
+    std::lock_guard<std::mutex> lock(s.listeners_mutex);
+    sinks.insert(sinks.end(), s.listeners.begin(), s.listeners.end());
+    s.fan_out->set_sinks(std::move(sinks));
+  }
 }
 
 std::shared_ptr<spdlog::logger> log() { return state().logger; }
@@ -79,6 +88,53 @@ void log_message(LogLevel level, const std::string& message) {
   static constexpr spdlog::level::level_enum kLevels[] = {spdlog::level::debug, spdlog::level::info, spdlog::level::warn,
                                                           spdlog::level::err};
   state().logger->log(kLevels[static_cast<int>(level)], "{}", message);
+}
+
+namespace {
+
+// Hands each record's text (without the pattern's decorations) to a listener.
+class ListenerSink : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit ListenerSink(LogListener listener) : listener_(std::move(listener)) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    const LogLevel level = msg.level <= spdlog::level::debug ? LogLevel::kDebug
+                           : msg.level == spdlog::level::info ? LogLevel::kInfo
+                           : msg.level == spdlog::level::warn ? LogLevel::kWarn
+                                                              : LogLevel::kError;
+    listener_(level, std::string(msg.payload.data(), msg.payload.size()));
+  }
+  void flush_() override {}
+
+ private:
+  LogListener listener_;
+};
+
+spdlog::level::level_enum to_spdlog(LogLevel level) {
+  static constexpr spdlog::level::level_enum kLevels[] = {spdlog::level::debug, spdlog::level::info, spdlog::level::warn,
+                                                          spdlog::level::err};
+  return kLevels[static_cast<int>(level)];
+}
+
+}  // namespace
+
+ScopedLogListener::ScopedLogListener(LogListener listener, LogLevel min_level) {
+  auto sink = std::make_shared<ListenerSink>(std::move(listener));
+  sink->set_level(to_spdlog(min_level));
+  LoggingState& s = state();
+  std::lock_guard<std::mutex> lock(s.listeners_mutex);
+  s.listeners.push_back(sink);
+  s.fan_out->add_sink(sink);
+  sink_ = sink;
+}
+
+ScopedLogListener::~ScopedLogListener() {
+  const spdlog::sink_ptr sink = std::static_pointer_cast<ListenerSink>(sink_);
+  LoggingState& s = state();
+  std::lock_guard<std::mutex> lock(s.listeners_mutex);
+  s.listeners.erase(std::remove(s.listeners.begin(), s.listeners.end(), sink), s.listeners.end());
+  s.fan_out->remove_sink(sink);
 }
 
 }  // namespace seedforge

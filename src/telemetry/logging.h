@@ -16,6 +16,8 @@
 // itself (telemetry/spdlog_logger.h).
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <string>
 
 namespace seedforge {
@@ -32,5 +34,20 @@ void setup_logging(const std::string& log_file, bool verbose, bool quiet_console
 void log_message(LogLevel level, const std::string& message);
 inline void log_info(const std::string& message) { log_message(LogLevel::kInfo, message); }
 inline void log_warn(const std::string& message) { log_message(LogLevel::kWarn, message); }
+
+// Also hands every line at `min_level` or above to `listener` (on the thread
+// that logs it, whoever logs it: log_message() or the spdlog logger itself)
+// while the scope lives. The Python module's progress callable uses it.
+using LogListener = std::function<void(LogLevel level, const std::string& message)>;
+class ScopedLogListener {
+ public:
+  ScopedLogListener(LogListener listener, LogLevel min_level);
+  ~ScopedLogListener();
+  ScopedLogListener(const ScopedLogListener&) = delete;
+  ScopedLogListener& operator=(const ScopedLogListener&) = delete;
+
+ private:
+  std::shared_ptr<void> sink_;  // a spdlog sink; void so that this header stays spdlog-free
+};
 
 }  // namespace seedforge

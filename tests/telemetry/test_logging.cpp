@@ -6,12 +6,15 @@
 
 #include <filesystem>
 #include <regex>
+#include <utility>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
 #include "common/error.h"
 #include "common/file_util.h"
 #include "common/text_format.h"
+#include "telemetry/logging.h"
 #include "telemetry/spdlog_logger.h"
 
 namespace seedforge {
@@ -126,6 +129,24 @@ TEST_F(LoggingTest, MissingFolderIsAUsageErrorNamingIt) {
     EXPECT_EQ(e.kind(), ErrorKind::kUsage);
     EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
   }
+}
+
+TEST_F(LoggingTest, ListenerHearsLinesAtItsLevelThroughSetupAndStopsWithItsScope) {
+  std::vector<std::pair<LogLevel, std::string>> heard;
+  {
+    ScopedLogListener listener([&](LogLevel level, const std::string& m) { heard.emplace_back(level, m); },
+                               LogLevel::kInfo);
+    log_message(LogLevel::kDebug, "too quiet");
+    log_info("one");
+    // A new log file replaces the console and file sinks, not the listener.
+    setup_logging(file("run.log"), true);
+    log()->warn("two {}", 2);  // the spdlog logger itself, as torch-free code logs
+  }
+  log_info("after the scope");
+  ASSERT_EQ(heard.size(), 2u);
+  EXPECT_EQ(heard[0], std::make_pair(LogLevel::kInfo, std::string("one")));
+  EXPECT_EQ(heard[1], std::make_pair(LogLevel::kWarn, std::string("two 2")));
+  EXPECT_NE(read_file_text(file("run.log")).find("after the scope"), std::string::npos);
 }
 
 }  // namespace
