@@ -273,9 +273,6 @@ ExportReport export_gguf(const Model& m, const std::string& output, const Export
   Writer& w = e.writer;
   w.set("general.architecture", Value::str("llama"));
   if (!options.name.empty()) w.set("general.name", Value::str(options.name));
-  w.set("general.file_type", Value::u32(options.ternary == GgmlType::kTQ2_0   ? kFileTq2
-                                        : options.ternary == GgmlType::kTQ1_0 ? kFileTq1
-                                                                              : kFileF16));
   w.set("general.alignment", Value::u32(Writer::kAlignment));
   w.set("llama.context_length", Value::u32(static_cast<uint32_t>(c.max_seq_len)));
   w.set("llama.embedding_length", Value::u32(static_cast<uint32_t>(c.dim)));
@@ -326,6 +323,12 @@ ExportReport export_gguf(const Model& m, const std::string& output, const Export
     e.dense("output.weight", "lm_head.weight", Rows{V, C, [&](int64_t r, float* out) { m.head.row(r, out); }});
   }
 
+  // llama.cpp's file type names the projections' type: the ternary type when any went there.
+  bool any_ternary = false;
+  for (const ExportedTensor& t : e.report.tensors) any_ternary = any_ternary || t.type == options.ternary;
+  w.set("general.file_type", Value::u32(!any_ternary || options.ternary == GgmlType::kF16 ? kFileF16
+                                        : options.ternary == GgmlType::kTQ2_0            ? kFileTq2
+                                                                                         : kFileTq1));
   if (options.strict && e.report.changed() > 0) {
     std::ostringstream why;
     for (const ExportedTensor& t : e.report.tensors) {
