@@ -6,6 +6,9 @@
 // package is absent ($SEEDFORGE_NODE_LLAMA_CPP_DIR, else <build>/npm: a folder
 // whose node_modules holds node-llama-cpp; .ci/run installs it there).
 //
+// Also (no llama.cpp needed): an exact export of stories260K read back by
+// seedforge's GGUF reader gives its source's logits bit for bit.
+//
 // Models: (a) stories260K after a few Stage-1 steps in the shipped layout
 // (64- and 172-wide rows, scales per 32 columns: every projection goes to F16,
 // which holds trit x fp16 scale exactly); (b) a model made here with
@@ -40,12 +43,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 
 #include "codec/ternary.h"
 #include "common/error.h"
 #include "gguf/gguf_export.h"
+#include "gguf/gguf_model.h"
 #include "infer/model.h"
 #include "infer/session.h"
 #include "pipeline/pipeline_test_util.h"
@@ -359,4 +364,43 @@ TEST_F(GgufLlamaCpp, RandomTernaryModelInTq2AndTq1AgreesWithSeedforge) {
     std::printf("random 256-multiple model: GGUF %s %llu bytes\n", type, static_cast<unsigned long long>(r.file_bytes));
     compare(stage1, gguf, fixed_prompts(*model), std::string("random 256-multiple model (") + type + ")");
   }
+}
+
+// Needs no llama.cpp: seedforge's own reading of an exact export (F32
+// embedding, F16 trit x fp16-scale projections recovered as trits) gives the
+// same logits as the .stage1.pt, bit for bit, on validation documents: so
+// `stage1 eval` of the .gguf equals `stage1 eval` of the .stage1.pt.
+TEST(GgufStage1, ExactExportOfStories260KEvaluatesAsItsSource) {
+  test::TempDir dir;
+  const std::string stage1 = dir.file("stories.stage1.pt"), gguf = dir.file("stories.gguf");
+  Stage1Config config = test::tiny_config(2);
+  config.bitnet.per_row_scale = true;
+  config.bitnet.scale_group = 32;
+  config.encoding.ternary_scale = ScaleEncoding::kFp16;
+  run_stage1(test::stories_model(), stage1, config);
+  const auto source = infer::load_model(stage1);
+  gguf::ExportOptions o;
+  o.float_type = gguf::GgmlType::kF32;
+  o.strict = true;
+  gguf::export_gguf(*source, gguf, o);
+  const auto back = gguf::load_gguf_model(gguf);
+  const auto tokenizer = source->make_tokenizer();
+  std::ifstream in(test::valid_text());
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  int64_t compared = 0;
+  for (size_t begin = 0, doc = 0; doc < 8 && begin < text.size(); ++doc) {
+    const size_t end = std::min(text.find("\n\n", begin), text.size());
+    std::vector<int32_t> ids = {static_cast<int32_t>(source->config.bos_id)};
+    for (int32_t id : tokenizer->encode(text.substr(begin, end - begin))) ids.push_back(id);
+    if (ids.size() > 128) ids.resize(128);
+    begin = end + 2;
+    infer::Session a(source), b(back);
+    const int64_t n = static_cast<int64_t>(ids.size()), V = source->config.vocab_size;
+    const float* la = a.forward(ids.data(), n, true);
+    const std::vector<float> first(la, la + n * V);
+    const float* lb = b.forward(ids.data(), n, true);
+    for (int64_t i = 0; i < n * V; ++i) ASSERT_EQ(first[size_t(i)], lb[i]) << "document " << doc << " value " << i;
+    compared += n;
+  }
+  EXPECT_GT(compared, 100);
 }
