@@ -5,11 +5,12 @@
 // usage: node llama_cpp_check.mjs PACKAGE_DIR MODEL.gguf REQUEST_JSON
 //   PACKAGE_DIR   folder whose node_modules holds node-llama-cpp
 //   REQUEST_JSON  {"prompts": [[ids...], ...], "steps": n, "top_k": k,
-//                  "threads": t, "speed_tokens": m}
+//                  "threads": t, "speed_tokens": m, "texts": [strings]}
 // prints {"prompts": [{"tokens": [greedy ids], "top": [[[id, logprob], ...] per step]}],
-//         "speed": {"tokens": m, "seconds": s}}
-// Token ids go in and come out as ids: llama.cpp's own tokenizer is not used,
-// so the comparison is of the network alone. Log-probabilities are
+//         "speed": {"tokens": m, "seconds": s}, "tokenized": [[ids] per text]}
+// Token ids go in and come out as ids, so the comparison is of the network
+// alone; llama.cpp's tokenizer (the GGUF's vocabulary) is checked apart, on
+// "texts" (no BOS, no special tokens). Log-probabilities are
 // log(softmax(logits)) as llama.cpp's sampler reports them at temperature 1
 // with no top-k/top-p/min-p cut; the greedy token is their argmax.
 import { pathToFileURL } from "node:url";
@@ -56,6 +57,8 @@ for (const prompt of request.prompts) {
   }
   out.prompts.push({ tokens, top });
 }
+
+out.tokenized = (request.texts ?? []).map((text) => Array.from(model.tokenize(text)));
 
 if (request.speed_tokens) {
   // Greedy decoding one token at a time from BOS, timed (prompt excluded).

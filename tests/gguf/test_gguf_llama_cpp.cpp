@@ -117,10 +117,16 @@ Steps seedforge_steps(std::shared_ptr<const infer::Model> model, const std::vect
   return out;
 }
 
+const std::vector<std::string> kTexts = {"Once upon a time", "x", "Lily's mom said, \"Let's go!\"",
+                                         "The little dog ran to the park.\nHe was happy."};
+
+// llama.cpp's tokenization of kTexts (filled by llama_cpp_steps).
+std::vector<std::vector<int32_t>> g_llama_tokenized;
+
 std::vector<Steps> llama_cpp_steps(const std::string& gguf, const std::vector<std::vector<int32_t>>& prompts,
                                    int speed_tokens, double* tokens_per_second) {
   nlohmann::json request = {{"prompts", prompts}, {"steps", kSteps}, {"top_k", kTopK}, {"threads", 1},
-                            {"speed_tokens", speed_tokens}};
+                            {"speed_tokens", speed_tokens}, {"texts", kTexts}};
   test::TempDir dir;
   const std::string request_file = dir.file("request.json");
   test::write_text(request_file, request.dump());
@@ -140,6 +146,8 @@ std::vector<Steps> llama_cpp_steps(const std::string& gguf, const std::vector<st
     }
     out.push_back(s);
   }
+  g_llama_tokenized.clear();
+  for (const auto& ids : j.at("tokenized")) g_llama_tokenized.push_back(ids.get<std::vector<int32_t>>());
   if (tokens_per_second != nullptr && j.contains("speed")) {
     *tokens_per_second = j["speed"]["tokens"].get<double>() / j["speed"]["seconds"].get<double>();
   }
@@ -173,6 +181,11 @@ Agreement compare(const std::string& stage1, const std::string& gguf, const std:
   double llama_speed = 0.0;
   const std::vector<Steps> llama = llama_cpp_steps(gguf, prompts, 64, &llama_speed);
   Agreement a;
+  // The GGUF's vocabulary: llama.cpp tokenizes as seedforge does.
+  const auto tokenizer = model->make_tokenizer();
+  for (size_t i = 0; i < kTexts.size(); ++i) {
+    EXPECT_EQ(g_llama_tokenized.at(i), tokenizer->encode(kTexts[i])) << label << ": llama.cpp tokenizes '" << kTexts[i] << "' differently";
+  }
   for (size_t p = 0; p < prompts.size(); ++p) {
     const Steps ours = seedforge_steps(model, prompts[p], nullptr);
     const Steps forced = seedforge_steps(model, prompts[p], &llama[p].tokens);
