@@ -11,7 +11,7 @@
 #include "gguf/gguf_file.h"
 #include "infer/kernels.h"
 #include "infer/model.h"
-#include "tokenizer/llama2c_tokenizer.h"
+#include "gguf/gguf_vocab.h"
 
 namespace seedforge::gguf {
 
@@ -24,8 +24,6 @@ using infer::TernaryMatrix;
 
 constexpr int64_t kBlock = 256;
 
-// llama.cpp's token types (llama_token_type).
-constexpr int32_t kNormal = 1, kUnknown = 2, kControl = 3, kByte = 6;
 // llama.cpp's file types (llama_ftype) for general.file_type.
 constexpr uint32_t kFileF16 = 1, kFileTq1 = 36, kFileTq2 = 37;
 
@@ -184,53 +182,6 @@ class Exporter {
   const ExportOptions& options_;
 };
 
-// A llama2.c tokenizer as llama.cpp's SentencePiece ("llama") vocabulary:
-// pieces with ' ' as U+2581, <0xXX> pieces as byte tokens, ids 0/1/2 as
-// <unk>/<s>/</s> (llama2.c stores "\n<s>\n" and "\n</s>\n").
-void llama2c_vocabulary(const Model& m, Writer& w) {
-  const std::unique_ptr<Tokenizer> tok = m.make_tokenizer();
-  const auto* t = dynamic_cast<const Llama2cTokenizer*>(tok.get());
-  if (t == nullptr) throw runtime_error("llama2c tokenizer expected");
-  const int32_t n = t->vocab_size();
-  std::vector<std::string> tokens;
-  std::vector<float> scores;
-  std::vector<int32_t> types;
-  for (int32_t id = 0; id < n; ++id) {
-    std::string piece = t->piece(id);
-    int32_t type = kNormal;
-    unsigned byte = 0;
-    char tail = 0;
-    if (id == 0) {
-      piece = "<unk>";
-      type = kUnknown;
-    } else if (id == m.config.bos_id) {
-      piece = "<s>";
-      type = kControl;
-    } else if (id == m.config.eos_id) {
-      piece = "</s>";
-      type = kControl;
-    } else if (piece.size() == 6 && std::sscanf(piece.c_str(), "<0x%2X%c", &byte, &tail) == 2 && tail == '>') {
-      type = kByte;
-    } else {
-      std::string spm;
-      for (char ch : piece) spm += ch == ' ' ? std::string("\xe2\x96\x81") : std::string(1, ch);
-      piece = spm;
-    }
-    tokens.push_back(piece);
-    scores.push_back(t->score(id));
-    types.push_back(type);
-  }
-  w.set("tokenizer.ggml.model", Value::str("llama"));
-  w.set("tokenizer.ggml.tokens", Value::strings(tokens));
-  w.set("tokenizer.ggml.scores", Value::f32s(scores));
-  w.set("tokenizer.ggml.token_type", Value::i32s(types));
-  w.set("tokenizer.ggml.bos_token_id", Value::u32(static_cast<uint32_t>(m.config.bos_id)));
-  w.set("tokenizer.ggml.eos_token_id", Value::u32(static_cast<uint32_t>(m.config.eos_id)));
-  w.set("tokenizer.ggml.unknown_token_id", Value::u32(0));
-  w.set("tokenizer.ggml.add_bos_token", Value::boolean(true));
-  w.set("tokenizer.ggml.add_eos_token", Value::boolean(false));
-}
-
 }  // namespace
 
 int64_t ExportReport::changed() const {
@@ -265,10 +216,6 @@ ExportReport export_gguf(const Model& m, const std::string& output, const Export
   if (options.float_type != GgmlType::kF16 && options.float_type != GgmlType::kQ8_0 && options.float_type != GgmlType::kF32) {
     throw usage_error("GGUF export: the float type must be F16, Q8_0 or F32");
   }
-  if (m.tokenizer_kind != "llama2c") {
-    throw usage_error("GGUF export: the embedded tokenizer is '", m.tokenizer_kind,
-                      "'; this seedforge writes llama2c tokenizers (tokenizer.ggml.model \"llama\") only");
-  }
   Exporter e(m, options);
   Writer& w = e.writer;
   w.set("general.architecture", Value::str("llama"));
@@ -284,7 +231,7 @@ ExportReport export_gguf(const Model& m, const std::string& output, const Export
   w.set("llama.rope.dimension_count", Value::u32(static_cast<uint32_t>(c.head_dim())));
   w.set("llama.attention.layer_norm_rms_epsilon", Value::f32(static_cast<float>(c.norm_eps)));
   w.set("llama.vocab_size", Value::u32(static_cast<uint32_t>(c.vocab_size)));
-  llama2c_vocabulary(m, w);
+  write_vocabulary(m, w);
   w.set("seedforge.format_version", Value::u32(1));
   w.set("seedforge.activation_bits", Value::u32(static_cast<uint32_t>(m.activations.bits)));
   w.set("seedforge.tokenizer_kind", Value::str(m.tokenizer_kind));

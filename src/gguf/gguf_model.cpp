@@ -187,8 +187,8 @@ std::shared_ptr<const infer::Model> load_gguf_model(const std::string& path) {
   c.rope_theta = f.find("llama.rope.freq_base") != nullptr ? f.real("llama.rope.freq_base") : 10000.0;
   c.norm_eps = f.real("llama.attention.layer_norm_rms_epsilon");
   c.vocab_size = static_cast<int64_t>(f.array("tokenizer.ggml.tokens").array.size());
-  c.bos_id = f.integer("tokenizer.ggml.bos_token_id");
-  c.eos_id = f.integer("tokenizer.ggml.eos_token_id");
+  c.bos_id = f.find("tokenizer.ggml.bos_token_id") != nullptr ? f.integer("tokenizer.ggml.bos_token_id") : -1;
+  c.eos_id = f.find("tokenizer.ggml.eos_token_id") != nullptr ? f.integer("tokenizer.ggml.eos_token_id") : -1;
   c.tie_embeddings = f.find_tensor("output.weight") == nullptr;
   c.attention_bias = f.find_tensor("blk.0.attn_q.bias") != nullptr;
   c.validate(path);

@@ -239,7 +239,12 @@ torch::Tensor bytes_tensor(const std::vector<uint8_t>& b) {
 
 // A Stage-1 file of random weights: dims multiples of 256, ternary projections
 // with one fp16 scale a row, an fp16 raw embedding (tied), fp32 norms.
-void write_random_model(const std::string& path, const Stage1File& like) {
+struct Vocab {
+  std::string kind, bytes;
+  int64_t size = 0, bos = 1, eos = 2;
+};
+
+void write_random_model(const std::string& path, const Stage1File& like, const Vocab& vocab) {
   Stage1File f;
   f.format_version = 2;
   ModelConfig& c = f.config;
@@ -248,13 +253,13 @@ void write_random_model(const std::string& path, const Stage1File& like) {
   c.n_layers = 2;
   c.n_heads = 4;
   c.n_kv_heads = 2;
-  c.vocab_size = like.config.vocab_size;
+  c.vocab_size = vocab.size;
   c.max_seq_len = 256;
   c.tie_embeddings = true;
-  c.bos_id = like.config.bos_id;
-  c.eos_id = like.config.eos_id;
-  f.tokenizer_kind = like.tokenizer_kind;
-  f.tokenizer_bytes = like.tokenizer_bytes;
+  c.bos_id = vocab.bos;
+  c.eos_id = vocab.eos;
+  f.tokenizer_kind = vocab.kind;
+  f.tokenizer_bytes = vocab.bytes;
   f.seedlm = like.seedlm;
   f.bitnet.enabled = true;
   f.bitnet.activation_bits = 8;
@@ -354,7 +359,8 @@ TEST_F(GgufLlamaCpp, RandomTernaryModelInTq2AndTq1AgreesWithSeedforge) {
     // Borrow stories260K's tokenizer and SeedLM settings from a Stage-1 file of it.
     const std::string stories = dir.file("stories.stage1.pt");
     run_stage1(test::stories_model(), stories, test::tiny_config(1));
-    write_random_model(stage1, read_stage1_file(stories));
+    const Stage1File like = read_stage1_file(stories);
+    write_random_model(stage1, like, Vocab{like.tokenizer_kind, like.tokenizer_bytes, like.config.vocab_size, 1, 2});
   }
   const auto model = infer::load_model(stage1);
   {
@@ -377,6 +383,25 @@ TEST_F(GgufLlamaCpp, RandomTernaryModelInTq2AndTq1AgreesWithSeedforge) {
     std::printf("random 256-multiple model: GGUF %s %llu bytes\n", type, static_cast<unsigned long long>(r.file_bytes));
     compare(stage1, gguf, fixed_prompts(*model), std::string("random 256-multiple model (") + type + ")");
   }
+}
+
+// The SentencePiece vocabulary (Llama 2's tokenizer.model, 32,000 pieces) on
+// the random model: llama.cpp tokenizes as libsentencepiece does (through
+// seedforge's tokenizer) and runs the model as seedforge does (TQ2_0).
+TEST_F(GgufLlamaCpp, SentencePieceVocabularyAgreesWithSeedforge) {
+  const std::string spm = data_path("tokenizers/llama2/tokenizer.model");
+  if (!std::filesystem::exists(spm)) GTEST_SKIP() << "no " << spm;
+  test::TempDir dir;
+  const std::string stories = dir.file("stories.stage1.pt"), stage1 = dir.file("spm.stage1.pt"), gguf = dir.file("spm.gguf");
+  run_stage1(test::stories_model(), stories, test::tiny_config(1));
+  std::ifstream in(spm, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  write_random_model(stage1, read_stage1_file(stories), Vocab{"sentencepiece", bytes, 32000, 1, 2});
+  const auto model = infer::load_model(stage1);
+  gguf::ExportOptions o;
+  o.strict = true;
+  gguf::export_gguf(*model, gguf, o);
+  compare(stage1, gguf, fixed_prompts(*model), "random model with Llama 2's SentencePiece vocabulary (tq2_0)");
 }
 
 // Needs no llama.cpp: seedforge's own reading of an exact export (F32

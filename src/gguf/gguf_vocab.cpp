@@ -1,0 +1,182 @@
+// Tokenizer -> tokenizer.ggml.* metadata (what is written: gguf_vocab.h).
+#include "gguf/gguf_vocab.h"
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "gguf/gguf_file.h"
+#include "infer/model.h"
+#include "tokenizer/llama2c_tokenizer.h"
+
+namespace seedforge::gguf {
+
+namespace {
+
+// llama.cpp's token types (llama_token_type).
+constexpr int32_t kNormal = 1, kUnknown = 2, kControl = 3, kByte = 6;
+
+struct Vocabulary {
+  std::vector<std::string> tokens;
+  std::vector<float> scores;
+  std::vector<int32_t> types;
+  int32_t unknown = 0;
+  bool add_space_prefix = true;
+};
+
+Vocabulary llama2c(const infer::Model& m) {
+  const std::unique_ptr<Tokenizer> tok = m.make_tokenizer();
+  const auto* t = dynamic_cast<const Llama2cTokenizer*>(tok.get());
+  if (t == nullptr) throw runtime_error("GGUF export: llama2c tokenizer expected");
+  Vocabulary v;
+  for (int32_t id = 0; id < t->vocab_size(); ++id) {
+    std::string piece = t->piece(id);
+    int32_t type = kNormal;
+    unsigned byte = 0;
+    char tail = 0;
+    if (id == 0) {
+      piece = "<unk>";
+      type = kUnknown;
+    } else if (id == m.config.bos_id) {
+      piece = "<s>";
+      type = kControl;
+    } else if (id == m.config.eos_id) {
+      piece = "</s>";
+      type = kControl;
+    } else if (piece.size() == 6 && std::sscanf(piece.c_str(), "<0x%2X%c", &byte, &tail) == 2 && tail == '>') {
+      type = kByte;
+    } else {
+      std::string spm;
+      for (char ch : piece) spm += ch == ' ' ? std::string("\xe2\x96\x81") : std::string(1, ch);
+      piece = spm;
+    }
+    v.tokens.push_back(piece);
+    v.scores.push_back(t->score(id));
+    v.types.push_back(type);
+  }
+  return v;
+}
+
+// ---- a serialized SentencePiece ModelProto, read as protobuf wire format ----
+// ModelProto: 1 repeated SentencePiece pieces, 3 NormalizerSpec normalizer_spec.
+// SentencePiece: 1 string piece, 2 float score, 3 enum type (default 1).
+// NormalizerSpec: 3 bool add_dummy_prefix (default true).
+
+struct Wire {
+  const uint8_t* p;
+  const uint8_t* end;
+  const std::string& where;
+
+  bool done() const { return p >= end; }
+  uint64_t varint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p >= end) throw input_error(where, ": SentencePiece model: truncated varint");
+      const uint8_t b = *p++;
+      v |= uint64_t(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    throw input_error(where, ": SentencePiece model: varint longer than 10 bytes");
+  }
+  Wire sub() {
+    const uint64_t n = varint();
+    if (n > uint64_t(end - p)) throw input_error(where, ": SentencePiece model: field of ", n, " bytes runs past the end");
+    Wire w{p, p + n, where};
+    p += n;
+    return w;
+  }
+  void skip(int wire_type) {
+    switch (wire_type) {
+      case 0: varint(); return;
+      case 1: advance(8); return;
+      case 2: sub(); return;
+      case 5: advance(4); return;
+    }
+    throw input_error(where, ": SentencePiece model: unknown wire type ", wire_type);
+  }
+  void advance(size_t n) {
+    if (n > size_t(end - p)) throw input_error(where, ": SentencePiece model: truncated field");
+    p += n;
+  }
+};
+
+Vocabulary sentencepiece(const infer::Model& m) {
+  const std::string where = m.path + " (embedded sentencepiece tokenizer)";
+  const auto* bytes = reinterpret_cast<const uint8_t*>(m.tokenizer_bytes.data());
+  Wire top{bytes, bytes + m.tokenizer_bytes.size(), where};
+  Vocabulary v;
+  v.unknown = -1;
+  while (!top.done()) {
+    const uint64_t key = top.varint();
+    const int field = int(key >> 3), wt = int(key & 7);
+    if (field == 1 && wt == 2) {
+      Wire piece = top.sub();
+      std::string text;
+      float score = 0.0f;
+      int32_t type = kNormal;
+      while (!piece.done()) {
+        const uint64_t k = piece.varint();
+        const int f = int(k >> 3), t = int(k & 7);
+        if (f == 1 && t == 2) {
+          Wire s = piece.sub();
+          text.assign(reinterpret_cast<const char*>(s.p), size_t(s.end - s.p));
+        } else if (f == 2 && t == 5) {
+          std::memcpy(&score, piece.p, 4);
+          piece.advance(4);
+        } else if (f == 3 && t == 0) {
+          type = static_cast<int32_t>(piece.varint());
+          if (type < 1 || type > 6) throw input_error(where, ": piece ", v.tokens.size(), " has type ", type, " (1 to 6)");
+        } else {
+          piece.skip(t);
+        }
+      }
+      if (type == kUnknown && v.unknown < 0) v.unknown = static_cast<int32_t>(v.tokens.size());
+      v.tokens.push_back(text);
+      v.scores.push_back(score);
+      v.types.push_back(type);
+    } else if (field == 3 && wt == 2) {
+      Wire spec = top.sub();
+      while (!spec.done()) {
+        const uint64_t k = spec.varint();
+        if ((k >> 3) == 3 && (k & 7) == 0) v.add_space_prefix = spec.varint() != 0;
+        else spec.skip(int(k & 7));
+      }
+    } else {
+      top.skip(wt);
+    }
+  }
+  if (static_cast<int64_t>(v.tokens.size()) != m.config.vocab_size) {
+    throw input_error(where, ": ", v.tokens.size(), " pieces, the model's vocabulary is ", m.config.vocab_size);
+  }
+  if (v.unknown < 0) v.unknown = 0;
+  return v;
+}
+
+}  // namespace
+
+void write_vocabulary(const infer::Model& m, Writer& w) {
+  Vocabulary v;
+  if (m.tokenizer_kind == "llama2c") {
+    v = llama2c(m);
+  } else if (m.tokenizer_kind == "sentencepiece") {
+    v = sentencepiece(m);
+  } else {
+    throw usage_error("GGUF export: the embedded tokenizer is '", m.tokenizer_kind,
+                      "'; this seedforge writes llama2c and sentencepiece tokenizers (tokenizer.ggml.model \"llama\"); "
+                      "GPT-2 style BPE (\"gpt2\", with merges and a pre-tokenizer name) is not written yet");
+  }
+  w.set("tokenizer.ggml.model", Value::str("llama"));
+  w.set("tokenizer.ggml.tokens", Value::strings(v.tokens));
+  w.set("tokenizer.ggml.scores", Value::f32s(v.scores));
+  w.set("tokenizer.ggml.token_type", Value::i32s(v.types));
+  if (m.config.bos_id >= 0) w.set("tokenizer.ggml.bos_token_id", Value::u32(static_cast<uint32_t>(m.config.bos_id)));
+  if (m.config.eos_id >= 0) w.set("tokenizer.ggml.eos_token_id", Value::u32(static_cast<uint32_t>(m.config.eos_id)));
+  w.set("tokenizer.ggml.unknown_token_id", Value::u32(static_cast<uint32_t>(v.unknown)));
+  w.set("tokenizer.ggml.add_bos_token", Value::boolean(true));
+  w.set("tokenizer.ggml.add_eos_token", Value::boolean(false));
+  w.set("tokenizer.ggml.add_space_prefix", Value::boolean(v.add_space_prefix));
+}
+
+}  // namespace seedforge::gguf
