@@ -442,3 +442,50 @@ TEST(GgufStage1, ExactExportOfStories260KEvaluatesAsItsSource) {
   }
   EXPECT_GT(compared, 100);
 }
+
+// The command line: stage1 export (exit codes, the F16 note, --strict writing
+// nothing), inspect of a .gguf and of a corrupt one, eval of an exact export
+// equal to eval of its .stage1.pt.
+TEST(GgufCli, ExportInspectEvalAndErrors) {
+  test::TempDir dir;
+  const std::string stage1 = dir.file("m.stage1.pt");
+  Stage1Config config = test::tiny_config(2);  // fp16 scales per row and 32 columns: F16 holds them exactly
+  config.bitnet.per_row_scale = true;
+  config.bitnet.scale_group = 32;
+  config.encoding.ternary_scale = ScaleEncoding::kFp16;
+  run_stage1(test::stories_model(), stage1, config);
+  auto run = [](const std::string& args) { return test::run_command(test::stage1_binary() + " " + args); };
+  const std::string gguf = dir.file("m.gguf"), exact = dir.file("exact.gguf"), refused = dir.file("refused.gguf");
+  auto r = run("export " + stage1 + " --format gguf --output " + gguf);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("F16: row length 64 is not a multiple of 256"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("token_embd.weight"), std::string::npos) << r.output;
+  EXPECT_EQ(run("export " + stage1 + " -o " + refused + " --ternary tq3_0").exit_code, 2);
+  EXPECT_EQ(run("export " + stage1 + " -o " + refused + " --format onnx").exit_code, 2);
+  r = run("export " + stage1 + " -o " + refused + " --strict");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("token_embd.weight"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(refused));
+  r = run("inspect " + gguf);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("GGUF version 3"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("blk.4.ffn_down.weight"), std::string::npos) << r.output;
+  {
+    std::ifstream in(gguf, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    test::write_text(dir.file("cut.gguf"), bytes.substr(0, bytes.size() / 2));
+  }
+  r = run("inspect " + dir.file("cut.gguf"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("cut.gguf"), std::string::npos) << r.output;
+  ASSERT_EQ(run("export " + stage1 + " -o " + exact + " --float-type f32 --strict -q").exit_code, 0);
+  const std::string eval = " --text " + test::valid_text() + " --max-docs 20 --json";
+  const auto a = test::run_command(test::stage1_binary() + " eval --model " + stage1 + eval, true);
+  const auto b = test::run_command(test::stage1_binary() + " eval --model " + exact + eval, true);
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  ASSERT_EQ(b.exit_code, 0) << b.output;
+  const auto ja = nlohmann::json::parse(a.output), jb = nlohmann::json::parse(b.output);
+  EXPECT_EQ(ja["perplexity"].get<double>(), jb["perplexity"].get<double>());
+  EXPECT_EQ(ja["top1"].get<double>(), jb["top1"].get<double>());
+  EXPECT_EQ(ja["tokens"].get<int64_t>(), jb["tokens"].get<int64_t>());
+}
