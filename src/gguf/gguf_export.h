@@ -21,8 +21,8 @@
 // error ||new - old|| / ||old||; `strict` refuses to write such a file.
 //
 // Metadata: the llama.* hyper-parameters llama.cpp reads, the tokenizer
-// (gguf_vocab.h: llama2c and sentencepiece as tokenizer.ggml.model "llama";
-// a bpe tokenizer is a usage_error for now), and seedforge.* keys that let
+// (gguf_vocab.h: llama2c and sentencepiece as tokenizer.ggml.model "llama",
+// byte-level BPE as "gpt2" with merges and a pre-tokenizer name), and seedforge.* keys that let
 // seedforge's own reader rebuild the engine model (gguf_model.h): the
 // activation quantization, the ternary scale group, the embedded tokenizer.
 #pragma once

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -16,7 +17,7 @@ namespace seedforge::gguf {
 namespace {
 
 // llama.cpp's token types (llama_token_type).
-constexpr int32_t kNormal = 1, kUnknown = 2, kControl = 3, kByte = 6;
+constexpr int32_t kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6;
 
 struct Vocabulary {
   std::vector<std::string> tokens;
@@ -24,6 +25,8 @@ struct Vocabulary {
   std::vector<int32_t> types;
   int32_t unknown = 0;
   bool add_space_prefix = true;
+  std::vector<std::string> merges;  // BPE: "a b" in rank order
+  std::string pre;                  // BPE: llama.cpp's pre-tokenizer name
 };
 
 Vocabulary llama2c(const infer::Model& m) {
@@ -154,6 +157,87 @@ Vocabulary sentencepiece(const infer::Model& m) {
   return v;
 }
 
+// llama.cpp's name for a tokenizer.json's pre-tokenizer, or "": GPT-2's
+// byte-level regex ("gpt-2"), or a Split by Qwen2's or Llama 3's regex
+// followed by a byte-level step ("qwen2", "llama-bpe").
+std::string pre_tokenizer_name(const nlohmann::json& pre) {
+  using json = nlohmann::json;
+  static const std::string qwen2 =
+      R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+  static const std::string llama3 =
+      R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+  if (!pre.is_object()) return "";
+  const std::string type = pre.value("type", "");
+  if (type == "ByteLevel") return pre.value("use_regex", true) ? "gpt-2" : "";
+  if (type != "Sequence" || !pre.contains("pretokenizers") || !pre["pretokenizers"].is_array()) return "";
+  std::string regex;
+  bool byte_level = false;
+  for (const json& step : pre["pretokenizers"]) {
+    const std::string t = step.value("type", "");
+    if (t == "Split" && step.contains("pattern") && step["pattern"].contains("Regex")) {
+      regex = step["pattern"]["Regex"].get<std::string>();
+    } else if (t == "ByteLevel") {
+      byte_level = true;
+    } else {
+      return "";
+    }
+  }
+  if (!byte_level) return "";
+  if (regex == qwen2) return "qwen2";
+  if (regex == llama3) return "llama-bpe";
+  return "";
+}
+
+// A byte-level BPE tokenizer.json as llama.cpp's "gpt2" vocabulary.
+Vocabulary bpe(const infer::Model& m) {
+  using json = nlohmann::json;
+  const std::string where = m.path + " (embedded bpe tokenizer)";
+  json root;
+  try {
+    root = json::parse(m.tokenizer_bytes);
+  } catch (const json::exception& e) {
+    throw input_error(where, ": not JSON: ", e.what());
+  }
+  Vocabulary v;
+  const int64_t V = m.config.vocab_size;
+  v.tokens.assign(static_cast<size_t>(V), "");
+  v.types.assign(static_cast<size_t>(V), kNormal);
+  const json& model = root.at("model");
+  for (const auto& [token, id] : model.at("vocab").items()) {
+    const int64_t i = id.get<int64_t>();
+    if (i < 0 || i >= V) throw input_error(where, ": vocabulary id ", i, " is outside the model's ", V);
+    v.tokens[static_cast<size_t>(i)] = token;
+  }
+  if (root.contains("added_tokens") && root["added_tokens"].is_array()) {
+    for (const json& t : root["added_tokens"]) {
+      const int64_t i = t.at("id").get<int64_t>();
+      if (i < 0 || i >= V) throw input_error(where, ": added token id ", i, " is outside the model's ", V);
+      v.tokens[static_cast<size_t>(i)] = t.at("content").get<std::string>();
+      v.types[static_cast<size_t>(i)] = t.value("special", false) ? kControl : kUserDefined;
+    }
+  }
+  for (int64_t i = 0; i < V; ++i) {
+    if (v.tokens[static_cast<size_t>(i)].empty()) {
+      v.tokens[static_cast<size_t>(i)] = "[PAD" + std::to_string(i) + "]";
+      v.types[static_cast<size_t>(i)] = kUnused;
+    }
+  }
+  for (int64_t id : {m.config.bos_id, m.config.eos_id}) {
+    if (id >= 0 && id < V) v.types[static_cast<size_t>(id)] = kControl;
+  }
+  for (const json& merge : model.at("merges")) {
+    if (merge.is_string()) v.merges.push_back(merge.get<std::string>());
+    else v.merges.push_back(merge.at(0).get<std::string>() + " " + merge.at(1).get<std::string>());
+  }
+  v.pre = pre_tokenizer_name(root.contains("pre_tokenizer") ? root["pre_tokenizer"] : json());
+  if (v.pre.empty()) {
+    throw usage_error("GGUF export: ", where, ": its pre-tokenizer is not one this exporter names for llama.cpp "
+                      "(GPT-2's byte-level regex, Qwen2's or Llama 3's split)");
+  }
+  v.scores.clear();
+  return v;
+}
+
 }  // namespace
 
 void write_vocabulary(const infer::Model& m, Writer& w) {
@@ -162,21 +246,24 @@ void write_vocabulary(const infer::Model& m, Writer& w) {
     v = llama2c(m);
   } else if (m.tokenizer_kind == "sentencepiece") {
     v = sentencepiece(m);
+  } else if (m.tokenizer_kind == "bpe") {
+    v = bpe(m);
   } else {
-    throw usage_error("GGUF export: the embedded tokenizer is '", m.tokenizer_kind,
-                      "'; this seedforge writes llama2c and sentencepiece tokenizers (tokenizer.ggml.model \"llama\"); "
-                      "GPT-2 style BPE (\"gpt2\", with merges and a pre-tokenizer name) is not written yet");
+    throw usage_error("GGUF export: unknown tokenizer kind '", m.tokenizer_kind, "'");
   }
-  w.set("tokenizer.ggml.model", Value::str("llama"));
+  const bool gpt2 = m.tokenizer_kind == "bpe";
+  w.set("tokenizer.ggml.model", Value::str(gpt2 ? "gpt2" : "llama"));
+  if (gpt2) w.set("tokenizer.ggml.pre", Value::str(v.pre));
   w.set("tokenizer.ggml.tokens", Value::strings(v.tokens));
-  w.set("tokenizer.ggml.scores", Value::f32s(v.scores));
+  if (!gpt2) w.set("tokenizer.ggml.scores", Value::f32s(v.scores));
   w.set("tokenizer.ggml.token_type", Value::i32s(v.types));
+  if (gpt2) w.set("tokenizer.ggml.merges", Value::strings(v.merges));
   if (m.config.bos_id >= 0) w.set("tokenizer.ggml.bos_token_id", Value::u32(static_cast<uint32_t>(m.config.bos_id)));
   if (m.config.eos_id >= 0) w.set("tokenizer.ggml.eos_token_id", Value::u32(static_cast<uint32_t>(m.config.eos_id)));
-  w.set("tokenizer.ggml.unknown_token_id", Value::u32(static_cast<uint32_t>(v.unknown)));
-  w.set("tokenizer.ggml.add_bos_token", Value::boolean(true));
+  if (!gpt2) w.set("tokenizer.ggml.unknown_token_id", Value::u32(static_cast<uint32_t>(v.unknown)));
+  w.set("tokenizer.ggml.add_bos_token", Value::boolean(!gpt2));
   w.set("tokenizer.ggml.add_eos_token", Value::boolean(false));
-  w.set("tokenizer.ggml.add_space_prefix", Value::boolean(v.add_space_prefix));
+  if (!gpt2) w.set("tokenizer.ggml.add_space_prefix", Value::boolean(v.add_space_prefix));
 }
 
 }  // namespace seedforge::gguf

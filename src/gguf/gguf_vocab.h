@@ -9,9 +9,14 @@
 //                  are (SentencePiece's piece types are llama.cpp's token
 //                  types: 1 normal, 2 unknown, 3 control, 4 user-defined,
 //                  5 unused, 6 byte), add_space_prefix from its normalizer spec
-//   bpe            refused for now (usage_error): GPT-2 style vocabularies need
-//                  their merges and llama.cpp's pre-tokenizer name
-// Also the BOS/EOS/unknown ids and add_bos_token true, add_eos_token false.
+//   bpe            "gpt2": the tokenizer.json's vocabulary and added tokens
+//                  (special ones and BOS/EOS control, others user-defined, ids
+//                  without a token "[PADn]" unused), its merges, and
+//                  tokenizer.ggml.pre named from its pre-tokenizer: GPT-2's
+//                  byte-level regex "gpt-2", Qwen2's split "qwen2", Llama 3's
+//                  "llama-bpe"; any other is a usage_error
+// Also the BOS/EOS (and unknown) ids; add_bos_token true for "llama", false for
+// "gpt2"; add_eos_token false.
 #pragma once
 
 namespace seedforge::infer {

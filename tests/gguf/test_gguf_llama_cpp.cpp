@@ -56,6 +56,7 @@
 #include "pipeline/pipeline_test_util.h"
 #include "pipeline/run_stage1.h"
 #include "pipeline/stage1_file.h"
+#include "tokenizer/bpe_tokenizer.h"
 
 using namespace seedforge;
 
@@ -402,6 +403,24 @@ TEST_F(GgufLlamaCpp, SentencePieceVocabularyAgreesWithSeedforge) {
   o.strict = true;
   gguf::export_gguf(*model, gguf, o);
   compare(stage1, gguf, fixed_prompts(*model), "random model with Llama 2's SentencePiece vocabulary (tq2_0)");
+}
+
+// GPT-2's byte-level BPE (encoder.json + vocab.bpe, 50,257 tokens) on the
+// random model: tokenizer.ggml.model "gpt2" with its merges and pre-tokenizer
+// "gpt-2"; llama.cpp tokenizes as seedforge does and runs the model as it does.
+TEST_F(GgufLlamaCpp, Gpt2BpeVocabularyAgreesWithSeedforge) {
+  const std::string encoder = data_path("tokenizers/gpt2/encoder.json"), merges = data_path("tokenizers/gpt2/vocab.bpe");
+  if (!std::filesystem::exists(encoder) || !std::filesystem::exists(merges)) GTEST_SKIP() << "no GPT-2 files in the data folder";
+  test::TempDir dir;
+  const std::string stories = dir.file("stories.stage1.pt"), stage1 = dir.file("bpe.stage1.pt"), gguf = dir.file("bpe.gguf");
+  run_stage1(test::stories_model(), stories, test::tiny_config(1));
+  const auto bpe = BpeTokenizer::from_gpt2_files(encoder, merges);
+  write_random_model(stage1, read_stage1_file(stories), Vocab{"bpe", bpe->to_bytes(), bpe->vocab_size(), bpe->eos_id(), bpe->eos_id()});
+  const auto model = infer::load_model(stage1);
+  gguf::ExportOptions o;
+  o.strict = true;
+  gguf::export_gguf(*model, gguf, o);
+  compare(stage1, gguf, fixed_prompts(*model), "random model with GPT-2's BPE vocabulary (tq2_0)");
 }
 
 // Needs no llama.cpp: seedforge's own reading of an exact export (F32
