@@ -243,6 +243,7 @@ torch::Tensor bytes_tensor(const std::vector<uint8_t>& b) {
 struct Vocab {
   std::string kind, bytes;
   int64_t size = 0, bos = 1, eos = 2;
+  bool attention_bias = false;  // Qwen2's q/k/v biases
 };
 
 void write_random_model(const std::string& path, const Stage1File& like, const Vocab& vocab) {
@@ -257,6 +258,8 @@ void write_random_model(const std::string& path, const Stage1File& like, const V
   c.vocab_size = vocab.size;
   c.max_seq_len = 256;
   c.tie_embeddings = true;
+  c.attention_bias = vocab.attention_bias;
+  c.architecture = vocab.attention_bias ? "qwen2" : "llama";
   c.bos_id = vocab.bos;
   c.eos_id = vocab.eos;
   f.tokenizer_kind = vocab.kind;
@@ -300,6 +303,11 @@ void write_random_model(const std::string& path, const Stage1File& like, const V
     ternary(p + "self_attn.k_proj.weight", c.n_kv_heads * D, C);
     ternary(p + "self_attn.v_proj.weight", c.n_kv_heads * D, C);
     ternary(p + "self_attn.o_proj.weight", C, c.n_heads * D);
+    if (c.attention_bias) {
+      raw(p + "self_attn.q_proj.bias", {c.n_heads * D}, 0.5 * torch::randn({c.n_heads * D}));
+      raw(p + "self_attn.k_proj.bias", {c.n_kv_heads * D}, 0.5 * torch::randn({c.n_kv_heads * D}));
+      raw(p + "self_attn.v_proj.bias", {c.n_kv_heads * D}, 0.5 * torch::randn({c.n_kv_heads * D}));
+    }
     raw(p + "post_attention_layernorm.weight", {C}, 1 + 0.1 * torch::randn({C}));
     ternary(p + "mlp.gate_proj.weight", F, C);
     ternary(p + "mlp.up_proj.weight", F, C);
@@ -403,6 +411,33 @@ TEST_F(GgufLlamaCpp, SentencePieceVocabularyAgreesWithSeedforge) {
   o.strict = true;
   gguf::export_gguf(*model, gguf, o);
   compare(stage1, gguf, fixed_prompts(*model), "random model with Llama 2's SentencePiece vocabulary (tq2_0)");
+}
+
+// Qwen2's q/k/v biases (blk.N.attn_q.bias ..., q/k rows in llama.cpp's RoPE
+// order like their weights), which llama.cpp's llama graph adds when present.
+TEST_F(GgufLlamaCpp, AttentionBiasesAgreeWithSeedforge) {
+  test::TempDir dir;
+  const std::string stories = dir.file("stories.stage1.pt"), stage1 = dir.file("bias.stage1.pt"), gguf = dir.file("bias.gguf");
+  run_stage1(test::stories_model(), stories, test::tiny_config(1));
+  const Stage1File like = read_stage1_file(stories);
+  write_random_model(stage1, like, Vocab{like.tokenizer_kind, like.tokenizer_bytes, like.config.vocab_size, 1, 2, true});
+  const auto model = infer::load_model(stage1);
+  ASSERT_TRUE(model->config.attention_bias);
+  gguf::ExportOptions o;
+  o.strict = true;
+  const gguf::ExportReport r = gguf::export_gguf(*model, gguf, o);
+  int biases = 0;
+  for (const gguf::ExportedTensor& t : r.tensors) biases += t.name.find(".bias") != std::string::npos ? 1 : 0;
+  EXPECT_EQ(biases, 6);
+  compare(stage1, gguf, fixed_prompts(*model), "random model with q/k/v biases (tq2_0)");
+  // And seedforge's reader gives the same logits back.
+  const auto back = gguf::load_gguf_model(gguf);
+  infer::Session a(model), b(back);
+  const std::vector<int32_t> ids = {1, 403, 407, 261, 378};
+  const float* la = a.forward(ids.data(), 5, true);
+  const std::vector<float> first(la, la + 5 * model->config.vocab_size);
+  const float* lb = b.forward(ids.data(), 5, true);
+  for (size_t i = 0; i < first.size(); ++i) ASSERT_EQ(first[i], lb[i]) << i;
 }
 
 // GPT-2's byte-level BPE (encoder.json + vocab.bpe, 50,257 tokens) on the
