@@ -50,6 +50,10 @@ void put_value(Bytes& out, const Value& v, bool with_type) {
     case ValueType::kString: out.str(v.string); break;
     case ValueType::kArray:
       out.put<uint32_t>(static_cast<uint32_t>(v.element_type));
+      if (v.element_type == ValueType::kU8) {
+        out.str(v.string);  // u64 count, then the bytes
+        break;
+      }
       out.put<uint64_t>(v.array.size());
       for (const Value& e : v.array) put_value(out, e, false);
       break;
@@ -136,6 +140,11 @@ Value get_value(Cursor& c, ValueType type, const std::string& key, bool in_array
       if (n > c.left() / min_size(v.element_type)) {
         throw input_error("'", c.where, "': '", key, "' claims ", n, " elements, more than the ", c.left(), " bytes left hold");
       }
+      if (v.element_type == ValueType::kU8) {
+        v.string.assign(reinterpret_cast<const char*>(c.data + c.pos), static_cast<size_t>(n));
+        c.pos += n;
+        break;
+      }
       v.array.reserve(static_cast<size_t>(n));
       for (uint64_t i = 0; i < n; ++i) v.array.push_back(get_value(c, v.element_type, key, true));
       break;
@@ -179,12 +188,7 @@ Value Value::u8s(const std::string& bytes) {
   Value x;
   x.type = ValueType::kArray;
   x.element_type = ValueType::kU8;
-  for (char ch : bytes) {
-    Value e;
-    e.type = ValueType::kU8;
-    e.integer = static_cast<uint8_t>(ch);
-    x.array.push_back(e);
-  }
+  x.string = bytes;
   return x;
 }
 

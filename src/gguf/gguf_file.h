@@ -44,6 +44,8 @@ enum class ValueType : uint32_t {
 
 // One metadata value. Integers keep their value in `integer` (u64 values above
 // INT64_MAX are refused by the reader), floats in `real`, bools in `integer` (0/1).
+// An array of u8 keeps its bytes in `string` (not one Value a byte: an embedded
+// tokenizer.json can be megabytes), other arrays their elements in `array`.
 struct Value {
   ValueType type = ValueType::kU32;
   int64_t integer = 0;

@@ -19,6 +19,11 @@ nlohmann::json to_json(const Value& v) {
     case ValueType::kString: return v.string;
     case ValueType::kArray: {
       nlohmann::json shown = nlohmann::json::array();
+      if (v.element_type == ValueType::kU8) {
+        for (size_t i = 0; i < v.string.size() && i < 8; ++i) shown.push_back(static_cast<uint8_t>(v.string[i]));
+        if (v.string.size() <= 8) return shown;
+        return {{"type", "array of u8"}, {"length", v.string.size()}, {"first", shown}};
+      }
       for (size_t i = 0; i < v.array.size() && i < 8; ++i) shown.push_back(to_json(v.array[i]));
       if (v.array.size() <= 8) return shown;
       return {{"type", std::string("array of ") + value_type_name(v.element_type)}, {"length", v.array.size()}, {"first", shown}};

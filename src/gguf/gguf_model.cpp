@@ -203,7 +203,9 @@ std::shared_ptr<const infer::Model> load_gguf_model(const std::string& path) {
   }
   const int64_t group = f.find("seedforge.scale_group") != nullptr ? f.integer("seedforge.scale_group") : 0;
   m.tokenizer_kind = f.string("seedforge.tokenizer_kind");
-  for (const Value& b : f.array("seedforge.tokenizer").array) m.tokenizer_bytes += static_cast<char>(b.integer);
+  const Value& tokenizer = f.array("seedforge.tokenizer");
+  if (tokenizer.element_type != ValueType::kU8) throw input_error("'", path, "': seedforge.tokenizer must be an array of u8");
+  m.tokenizer_bytes = tokenizer.string;
 
   Reader r(f);
   const int64_t C = c.dim, F = c.hidden_dim, D = c.head_dim(), V = c.vocab_size, q = c.n_heads * D, kv = c.n_kv_heads * D;

@@ -204,7 +204,8 @@ TEST(GgufFile, WritesAndReadsBackEveryField) {
   EXPECT_EQ(f.find("a.bool")->integer, 1);
   EXPECT_EQ(f.array("a.strings").array.at(2).string, "\xe2\x96\x81y");
   EXPECT_EQ(f.array("a.floats").array.at(1).real, -2.0);
-  EXPECT_EQ(f.array("a.bytes").array.at(1).integer, 255);
+  EXPECT_EQ(f.array("a.bytes").string, std::string("\x00\xff", 2));
+  EXPECT_EQ(f.array("a.bytes").element_type, ValueType::kU8);
   EXPECT_THROW(f.integer("a.f32"), Error);
   EXPECT_THROW(f.string("missing.key"), Error);
   const TensorInfo* q = f.find_tensor("blk.0.attn_q.weight");
