@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 
@@ -20,6 +21,7 @@
 #include "infer/model.h"
 #include "infer/session.h"
 #include "test_util.h"
+#include "tokenizer/bpe_tokenizer.h"
 
 using namespace seedforge;
 using namespace seedforge::gguf;
@@ -314,7 +316,13 @@ infer::Projection ternary_projection(int64_t rows, int64_t cols, int64_t group, 
 }
 
 // dim C, hidden F, 4 heads of C/4 (2 kv heads), 1 layer, V tokens, tied.
-std::shared_ptr<infer::Model> tiny_model(int64_t C, int64_t F, int64_t group) {
+std::shared_ptr<infer::Model> tiny_model(int64_t C, int64_t F, int64_t group, int64_t V = 300);
+
+}  // namespace
+
+namespace {
+
+std::shared_ptr<infer::Model> tiny_model(int64_t C, int64_t F, int64_t group, int64_t V) {
   auto m = std::make_shared<infer::Model>();
   ModelConfig& c = m->config;
   c.dim = C;
@@ -322,7 +330,7 @@ std::shared_ptr<infer::Model> tiny_model(int64_t C, int64_t F, int64_t group) {
   c.n_layers = 1;
   c.n_heads = 4;
   c.n_kv_heads = 2;
-  c.vocab_size = 300;
+  c.vocab_size = V;
   c.max_seq_len = 64;
   m->path = "tiny.stage1.pt";
   m->activations.bits = 8;
@@ -341,11 +349,11 @@ std::shared_ptr<infer::Model> tiny_model(int64_t C, int64_t F, int64_t group) {
   l.down = ternary_projection(C, F, group, 7);
   m->layers.push_back(std::move(l));
   m->final_norm.assign(size_t(C), 1.0f);
-  m->head.rows = 300;
+  m->head.rows = V;
   m->head.cols = C;
   std::mt19937 rng(9);
   std::normal_distribution<float> normal(0.0f, 0.3f);
-  m->head.w.resize(size_t(300 * C));
+  m->head.w.resize(size_t(V * C));
   for (auto& v : m->head.w) v = normal(rng);
   return m;
 }
@@ -507,4 +515,56 @@ TEST(GgufModel, RefusesFilesItCannotRebuild) {
   g.write(dir.file("gpt2.gguf"));
   EXPECT_THROW(load_gguf_model(dir.file("gpt2.gguf")), Error);
   EXPECT_FALSE(is_gguf_file(dir.file("missing.gguf")));
+}
+
+// The vocabularies llama.cpp reads, checked against seedforge's own tokenizers
+// (libsentencepiece's ids for SentencePiece, the GPT-2 files' ids for BPE):
+// the piece of each id a text encodes to is that id's GGUF token.
+TEST(GgufVocab, SentencePieceAndGpt2VocabulariesKeepEveryId) {
+  const std::string spm = data_path("tokenizers/llama2/tokenizer.model");
+  const std::string encoder = data_path("tokenizers/gpt2/encoder.json"), merges = data_path("tokenizers/gpt2/vocab.bpe");
+  if (!std::filesystem::exists(spm) || !std::filesystem::exists(encoder)) GTEST_SKIP() << "no Llama 2 / GPT-2 tokenizers in the data folder";
+  test::TempDir dir;
+  {
+    auto m = tiny_model(64, 128, 0, 32000);
+    m->tokenizer_kind = "sentencepiece";
+    m->tokenizer_bytes = read_bytes(spm);
+    export_gguf(*m, dir.file("spm.gguf"), ExportOptions{});
+    File f(dir.file("spm.gguf"));
+    EXPECT_EQ(f.string("tokenizer.ggml.model"), "llama");
+    const Value& tokens = f.array("tokenizer.ggml.tokens");
+    const Value& types = f.array("tokenizer.ggml.token_type");
+    ASSERT_EQ(tokens.array.size(), 32000u);
+    EXPECT_EQ(tokens.array[1].string, "<s>");
+    EXPECT_EQ(types.array[1].integer, 3);
+    EXPECT_EQ(tokens.array[3].string, "<0x00>");
+    EXPECT_EQ(types.array[3].integer, 6);
+    EXPECT_EQ(f.find("tokenizer.ggml.add_space_prefix")->integer, 1);
+    const auto tok = m->make_tokenizer();
+    const std::vector<int32_t> ids = tok->encode("The little dog ran");
+    std::string joined;
+    for (int32_t id : ids) joined += tokens.array[size_t(id)].string;
+    const std::string u2581 = "\xe2\x96\x81";
+    EXPECT_EQ(joined, u2581 + "The" + u2581 + "little" + u2581 + "dog" + u2581 + "ran");
+  }
+  {
+    auto m = tiny_model(64, 128, 0, 50257);
+    m->config.bos_id = m->config.eos_id = 50256;
+    m->tokenizer_kind = "bpe";
+    m->tokenizer_bytes = BpeTokenizer::from_gpt2_files(encoder, merges)->to_bytes();
+    export_gguf(*m, dir.file("bpe.gguf"), ExportOptions{});
+    File f(dir.file("bpe.gguf"));
+    EXPECT_EQ(f.string("tokenizer.ggml.model"), "gpt2");
+    EXPECT_EQ(f.string("tokenizer.ggml.pre"), "gpt-2");
+    EXPECT_EQ(f.array("tokenizer.ggml.merges").array.size(), 50000u);
+    EXPECT_EQ(f.array("tokenizer.ggml.merges").array[0].string, "\xc4\xa0 t");  // "Ġ t", GPT-2's first merge
+    const Value& tokens = f.array("tokenizer.ggml.tokens");
+    EXPECT_EQ(tokens.array[50256].string, "<|endoftext|>");
+    EXPECT_EQ(f.array("tokenizer.ggml.token_type").array[50256].integer, 3);
+    const auto tok = m->make_tokenizer();
+    const std::vector<int32_t> ids = tok->encode("Hello world");
+    ASSERT_EQ(ids, (std::vector<int32_t>{15496, 995}));
+    EXPECT_EQ(tokens.array[15496].string, "Hello");
+    EXPECT_EQ(tokens.array[995].string, "\xc4\xa0world");
+  }
 }
