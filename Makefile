@@ -25,6 +25,11 @@ configure: deps
 	@if command -v npm > /dev/null && [ ! -d $(BUILD)/npm/node_modules/gpt-3-encoder ]; then \
 	  npm install --silent --no-audit --no-fund --prefix $(BUILD)/npm gpt-3-encoder@1.1.4 > /dev/null 2>&1 || \
 	  echo "note: npm install gpt-3-encoder failed; the GPT-2 test uses its stored reference ids"; fi
+	@# llama.cpp's check of the GGUF export (tests/gguf) runs the npm package
+	@# node-llama-cpp (a prebuilt llama.cpp); without it that test is skipped.
+	@if command -v npm > /dev/null && [ ! -d $(BUILD)/npm/node_modules/node-llama-cpp ]; then \
+	  npm install --silent --no-audit --no-fund -E --prefix $(BUILD)/npm node-llama-cpp@3.21.1 > /dev/null 2>&1 || \
+	  echo "note: npm install node-llama-cpp failed; llama.cpp's check of the GGUF export is skipped"; fi
 
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)

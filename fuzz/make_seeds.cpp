@@ -18,6 +18,8 @@
 #include "common/error.h"
 #include "common/file_util.h"
 #include "config/stage1_config.h"
+#include "gguf/gguf_export.h"
+#include "infer/model.h"
 #include "io/hf_config.h"
 #include "io/llama2c_reader.h"
 #include "io/pickle.h"
@@ -236,6 +238,19 @@ void stage1_seeds(const std::string& tokenizer_bytes) {
     });
     put_with_truncation("fuzz_stage1_file", name, bytes);
     put_with_truncation("fuzz_infer_model", name, bytes);  // the engine's loader reads the same files
+    // The same model exported as GGUF (TQ2_0 where rows fit, F16 elsewhere) for fuzz_gguf.
+    const std::string gguf_name = grouped ? "v2_grouped.gguf" : "v1.gguf";
+    try {
+      const std::string gguf = written(gguf_name, [&](const std::string& p) {
+        const std::string stage1 = p + ".stage1.pt";
+        write_stage1_file(stage1, file);
+        gguf::export_gguf(*infer::load_model(stage1), p, gguf::ExportOptions{});
+        fs::remove(stage1);
+      });
+      put_with_truncation("fuzz_gguf", gguf_name, gguf);
+    } catch (const Error& e) {
+      std::cerr << "make_seeds: no GGUF seed: " << e.what() << "\n";
+    }
   }
 }
 

@@ -31,7 +31,7 @@ CI_SECONDS=${FUZZ_CI_SECONDS:-4}
 MODE=fuzz
 ALL_TARGETS=(fuzz_zip_archive fuzz_pickle fuzz_pt_file fuzz_safetensors fuzz_hf_folder fuzz_llama2c
              fuzz_llama2c_tokenizer fuzz_tokenizer_json fuzz_gpt2_bpe fuzz_sentencepiece
-             fuzz_stage1_config fuzz_hf_config fuzz_stage1_file fuzz_infer_model)
+             fuzz_stage1_config fuzz_hf_config fuzz_stage1_file fuzz_infer_model fuzz_gguf)
 TARGETS=()
 while [ $# -gt 0 ]; do
   case "$1" in

@@ -1,6 +1,7 @@
 #include "pipeline/stage1_model.h"
 
 #include "common/error.h"
+#include "gguf/gguf_model.h"
 #include "train/bit_linear.h"
 
 namespace seedforge {
@@ -81,6 +82,21 @@ std::unique_ptr<Tokenizer> stage1_tokenizer(const std::string& path, const std::
 
 LoadedModel open_model(const std::string& path, const std::string& tokenizer_path, torch::Device device,
                        ModelEngine engine) {
+  if (gguf::is_gguf_file(path)) {
+    // A GGUF file (stage1 export) runs on the engine only.
+    if (engine == ModelEngine::kTorch) throw usage_error("'", path, "' is a GGUF file, which runs on the engine (--engine auto or ternary)");
+    if (!device.is_cpu()) throw usage_error("GGUF files run on the engine, on the CPU; --device ", device.str(), " is not supported");
+    LoadedModel out;
+    out.checkpoint.format = "gguf";
+    out.checkpoint.path = path;
+    out.engine = gguf::load_gguf_model(path);
+    out.checkpoint.config = out.engine->config;
+    out.checkpoint.tokenizer_kind = out.engine->tokenizer_kind;
+    out.checkpoint.tokenizer_bytes = out.engine->tokenizer_bytes;
+    out.tokenizer = stage1_tokenizer(path, tokenizer_path, out.engine->config, out.engine->tokenizer_kind,
+                                     out.engine->tokenizer_bytes);
+    return out;
+  }
   const bool stage1 = is_stage1_file(path);
   if (engine == ModelEngine::kTernary) {
     if (!stage1) {

@@ -35,7 +35,8 @@ Transformer build_stage1_model(const Stage1File& file, const std::string& where)
 // (kTorch), the inference engine over the file as stored (kTernary,
 // infer/session.h: CPU only), or the engine when the file is a .stage1.pt and
 // the device the CPU, else libtorch (kAuto, what `stage1 eval` and `stage1
-// generate` use). Other formats always run on libtorch.
+// generate` use). A GGUF file (stage1 export) runs on the engine only
+// (gguf/gguf_model.h). Other formats always run on libtorch.
 enum class ModelEngine { kAuto, kTernary, kTorch };
 // "auto", "ternary", "torch"; usage_error naming the option otherwise.
 ModelEngine parse_model_engine(const std::string& name);

@@ -5,6 +5,8 @@
 
 #include "commands.h"
 #include "common/file_util.h"
+#include "gguf/gguf_inspect.h"
+#include "gguf/gguf_model.h"
 #include "pipeline/stage1_file.h"
 
 namespace seedforge::cli {
@@ -12,10 +14,14 @@ namespace seedforge::cli {
 void add_inspect_command(CLI::App& app) {
   auto path = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
-  auto* cmd = app.add_subcommand("inspect", "Show what a .stage1.pt file holds");
-  cmd->add_option("file", *path, "A .stage1.pt file")->required();
+  auto* cmd = app.add_subcommand("inspect", "Show what a .stage1.pt or .gguf file holds");
+  cmd->add_option("file", *path, "A .stage1.pt or .gguf file")->required();
   cmd->add_flag("--json", *json, "Print JSON");
   cmd->callback([path, json] {
+    if (gguf::is_gguf_file(*path)) {
+      std::cout << gguf::inspect_gguf(*path, *json);
+      return;
+    }
     const Stage1File f = read_stage1_file(*path);
     const int64_t file_bytes = static_cast<int64_t>(file_size_bytes(*path));
     nlohmann::json tensors = nlohmann::json::array();

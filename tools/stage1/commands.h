@@ -32,6 +32,7 @@ void add_config_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_decode_command(CLI::App& app);
+void add_export_command(CLI::App& app);
 // The main job: `stage1 --input X --output Y [--config C]` (no subcommand).
 void add_run_options(CLI::App& app);
 

@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   cli::add_convert_command(app);
   cli::add_inspect_command(app);
   cli::add_decode_command(app);
+  cli::add_export_command(app);
   app.parse_complete_callback([&] { configure_threads(global.threads); });
   try {
     app.parse(argc, argv);
