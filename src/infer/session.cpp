@@ -71,7 +71,11 @@ float quantize_activations_int8(const float* x, int64_t K, int bits, int8_t* q) 
   constexpr float kMagic = 12582912.0f;
   for (k = 0; k < K; ++k) {
     const float r = (x[k] * s + kMagic) - kMagic;
-    q[k] = static_cast<int8_t>(std::min(std::max(r, qn), qp));
+    const float c = std::min(std::max(r, qn), qp);
+    // A NaN (an infinite or NaN activation of a broken model: the loader
+    // checks the file's values, not what they compute) becomes 0 instead of
+    // an undefined conversion; finite inputs are unaffected (found by fuzz_infer_model).
+    q[k] = static_cast<int8_t>(c == c ? c : 0.0f);
   }
   return s;
 }
