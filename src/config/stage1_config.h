@@ -127,6 +127,9 @@ struct HardwareConfig {
   // waits for a peer rank before the run stops with an error naming it.
   std::string backend = "auto";
   double dist_timeout_s = 300.0;
+  // Gradient buckets of this many MB (fp32) start their all-reduce while
+  // backward still runs; 0 = one all-reduce after backward.
+  double dist_bucket_mb = 0.25;
 };
 
 struct OutputConfig {

@@ -113,6 +113,7 @@ void validate(const Stage1Config& config, const std::string& where) {
     check.fail("hardware.backend \"nccl\" needs hardware.device \"cuda\" (NCCL reduces GPU tensors only)");
   }
   check.above("hardware.dist_timeout_s", config.hardware.dist_timeout_s, 0.0);
+  check.at_least("hardware.dist_bucket_mb", config.hardware.dist_bucket_mb, 0.0);
 
   check.in_closed("output.metrics_port", config.output.metrics_port, 0, 65535);
   if (config.output.metrics_host.empty()) check.fail("output.metrics_host must not be empty (127.0.0.1 = this machine only)");

@@ -173,9 +173,32 @@ void DistGroup::average_gradients(const std::vector<torch::Tensor>& grads, const
     g.copy_(bucket[0].narrow(0, offset, n).view(g.sizes()));
     offset += n;
   }
+  add_gradient_stats(1, bucket[0].numel() * int64_t(bucket[0].element_size()),
+                     std::chrono::duration<double>(Clock::now() - start).count());
+}
+
+void DistGroup::add_gradient_stats(int64_t buckets, int64_t bytes, double seconds) {
   gradient_stats_.calls += 1;
-  gradient_stats_.bytes += bucket[0].numel() * int64_t(bucket[0].element_size());
-  gradient_stats_.seconds += std::chrono::duration<double>(Clock::now() - start).count();
+  gradient_stats_.buckets += buckets;
+  gradient_stats_.bytes += bytes;
+  gradient_stats_.seconds += seconds;
+}
+
+std::function<void()> DistGroup::start_all_reduce_sum(const torch::Tensor& values, const std::string& where) {
+  std::vector<torch::Tensor> t{values};
+  WorkPtr work;
+  try {
+    work = impl_->allreduce_sum(t);
+  } catch (const std::exception& e) {
+    fail("the gradient all-reduce", where, e.what());
+  }
+  return [this, work, where] {
+    try {
+      work->wait();
+    } catch (const std::exception& e) {
+      fail("the gradient all-reduce", where, e.what());
+    }
+  };
 }
 
 void DistGroup::all_reduce_sum(torch::Tensor& values, const std::string& where) {

@@ -14,6 +14,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,9 +25,12 @@ namespace seedforge {
 
 // Running totals of the gradient all-reduces (for the closing figures).
 struct AllReduceStats {
-  int64_t calls = 0;
+  int64_t calls = 0;       // gradient averages (one per optimizer step)
+  int64_t buckets = 0;     // all-reduce collectives they took
   int64_t bytes = 0;       // payload per rank, summed over calls
-  double seconds = 0.0;    // wall time inside the all-reduce (incl. waiting for slower ranks)
+  // Wall time the steps spent waiting for them (incl. slower ranks); with
+  // buckets overlapping backward, only the part backward did not hide.
+  double seconds = 0.0;
 };
 
 class DistGroup {
@@ -50,6 +54,13 @@ class DistGroup {
   void average_gradients(const std::vector<torch::Tensor>& grads, const std::string& where);
   // In-place sum over the ranks of a small tensor (losses, flags).
   void all_reduce_sum(torch::Tensor& values, const std::string& where);
+  // Starts an in-place sum over the ranks of `values` (contiguous) and returns
+  // at once: the backend runs the started collectives one after the other on
+  // its own thread, beside the caller's work. The returned function waits for
+  // this one (errors as all_reduce_sum's); call it before reading `values`.
+  std::function<void()> start_all_reduce_sum(const torch::Tensor& values, const std::string& where);
+  // Counted into gradient_stats() by OverlappedGradientAverage::finish().
+  void add_gradient_stats(int64_t buckets, int64_t bytes, double seconds);
   // Rank 0's values into every rank's tensors, in place.
   void broadcast_from_rank0(const std::vector<torch::Tensor>& tensors, const std::string& where);
   // Each rank's 1-D tensor (same dtype, sizes may differ) gathered on every

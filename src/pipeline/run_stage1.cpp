@@ -421,9 +421,10 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
     if (group) {
       const AllReduceStats& a = result.all_reduce;
       const double steps = double(std::max<int64_t>(a.calls, 1));
-      log_info(concat("data parallel: ", a.calls, " gradient all-reduces of ", format_bytes(double(a.bytes) / steps),
-                      ", ", fixed(a.seconds / steps * 1e3, 3), " ms per step (", fixed(a.seconds, 2), " s of ",
-                      fixed(result.train_seconds, 2), " s training)"));
+      log_info(concat("data parallel: ", a.calls, " gradient averages of ", format_bytes(double(a.bytes) / steps), " in ",
+                      fixed(double(a.buckets) / steps, 1), " buckets, ", fixed(a.seconds / steps * 1e3, 3),
+                      " ms per step waited after backward (", fixed(a.seconds, 2), " s of ", fixed(result.train_seconds, 2),
+                      " s training)"));
     }
   });
 

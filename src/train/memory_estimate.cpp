@@ -44,15 +44,6 @@ std::string format_bytes(double bytes) {
   return buffer;
 }
 
-int64_t parameter_count(const ModelConfig& c) {
-  const int64_t d = c.head_dim();
-  const int64_t q = c.dim * c.n_heads * d, kv = c.dim * c.n_kv_heads * d, o = c.n_heads * d * c.dim;
-  const int64_t mlp = 3 * c.dim * c.hidden_dim;
-  const int64_t bias = c.attention_bias ? c.n_heads * d + 2 * c.n_kv_heads * d : 0;
-  const int64_t per_layer = q + 2 * kv + o + mlp + bias + 2 * c.dim;
-  return c.vocab_size * c.dim * (c.tie_embeddings ? 1 : 2) + c.n_layers * per_layer + c.dim;
-}
-
 MemoryEstimate estimate_training_memory(const ModelConfig& c, const TrainOptions& o, bool with_teacher, bool on_cuda,
                                         bool bf16, bool activation_checkpointing) {
   MemoryEstimate e;

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "model/model_config.h"
+#include "model/parameter_shapes.h"  // parameter_count
 #include "train/train_options.h"
 
 namespace seedforge {
@@ -40,9 +41,6 @@ struct MemoryEstimate {
   // "weights 1.04 MB, gradients 1.04 MB, ..., total 12.3 MB"
   std::string describe() const;
 };
-
-// Parameters of a model of this shape (as Transformer registers them).
-int64_t parameter_count(const ModelConfig& config);
 
 MemoryEstimate estimate_training_memory(const ModelConfig& config, const TrainOptions& options, bool with_teacher,
                                         bool on_cuda, bool bf16, bool activation_checkpointing);

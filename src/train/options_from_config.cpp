@@ -40,6 +40,7 @@ TrainOptions train_options_from_config(const Stage1Config& config) {
   o.threads = config.hardware.threads;
   o.backend = config.hardware.backend;
   o.dist_timeout_s = config.hardware.dist_timeout_s;
+  o.dist_bucket_mb = config.hardware.dist_bucket_mb;
   o.fingerprint = config_fingerprint(config);
   return o;
 }

@@ -53,6 +53,9 @@ struct TrainOptions {
   int threads = 0;             // the caller configures threads; kept for the record
   std::string backend = "auto";  // c10d backend of a data-parallel run (src/dist/)
   double dist_timeout_s = 300.0; // how long a collective waits for a peer rank
+  // Gradient buckets (fp32 MB) whose all-reduces overlap backward
+  // (dist/gradient_buckets.h); 0 = one all-reduce after backward.
+  double dist_bucket_mb = 0.25;
 
   // Run-time settings (not in the config file).
   // Data-parallel ranks (src/dist/): each step takes world_size * grad_accum *

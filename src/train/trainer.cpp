@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <unordered_set>
 
 #include "common/error.h"
 #include "eval/text_eval.h"
@@ -143,7 +144,7 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(Transformer& student, const 
 StepStats optimizer_step(Transformer& student, const std::vector<torch::Tensor>& micro_batches,
                          const std::vector<TeacherTargets>& teacher, torch::optim::Optimizer& optimizer, double lr,
                          const TrainOptions& options, bool bf16, bool activation_checkpointing, const std::string& where,
-                         DistGroup* group) {
+                         DistGroup* group, OverlappedGradientAverage* overlap) {
   set_learning_rate(optimizer, lr);
   optimizer.zero_grad();
   StepStats stats;
@@ -159,6 +160,7 @@ StepStats optimizer_step(Transformer& student, const std::vector<torch::Tensor>&
                           micro_batches.size(), "; cross-entropy ", ce, ", distillation ", kd, "; lr ", fmt(lr),
                           "): lower bitnet.lr or set bitnet.grad_clip");
     }
+    if (group != nullptr && overlap != nullptr && m + 1 == micro_batches.size()) overlap->arm(where);
     (l.loss / n).backward();
     stats.loss += loss / n;
     stats.ce += ce / n;
@@ -167,9 +169,13 @@ StepStats optimizer_step(Transformer& student, const std::vector<torch::Tensor>&
   std::vector<torch::Tensor> params;
   for (const auto& g : optimizer.param_groups()) params.insert(params.end(), g.params().begin(), g.params().end());
   if (group != nullptr) {
-    std::vector<torch::Tensor> grads;
-    for (const auto& p : params) grads.push_back(p.grad());
-    group->average_gradients(grads, where);
+    if (overlap != nullptr) {
+      overlap->finish();
+    } else {
+      std::vector<torch::Tensor> grads;
+      for (const auto& p : params) grads.push_back(p.grad());
+      group->average_gradients(grads, where);
+    }
     torch::Tensor sums = torch::tensor({stats.loss, stats.ce, stats.kd}, torch::kFloat64);
     group->all_reduce_sum(sums, where);
     const double w = double(group->world_size());
@@ -271,14 +277,31 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
     result.losses = c.losses;
     log(concat("resumed from ", ckpt_path, " at step ", c.step, " of ", total));
   }
+  std::unique_ptr<OverlappedGradientAverage> overlap;
   if (group != nullptr) {
     // The ranks start from rank 0's weights (they loaded the same model; this
     // makes it so whatever the loaders did).
     std::vector<torch::Tensor> params;
     for (auto& p : student->parameters()) params.push_back(p.detach());
     group->broadcast_from_rank0(params, "the start of fine-tuning");
+    if (options.dist_bucket_mb > 0) {
+      // The optimizer's parameters in the model's order (the buckets follow
+      // it backwards, as backward does).
+      std::unordered_set<const void*> trained;
+      for (const auto& g : optimizer.param_groups()) {
+        for (const auto& p : g.params()) trained.insert(p.unsafeGetTensorImpl());
+      }
+      std::vector<torch::Tensor> ordered;
+      for (const auto& p : student->parameters()) {
+        if (trained.count(p.unsafeGetTensorImpl()) != 0) ordered.push_back(p);
+      }
+      overlap = std::make_unique<OverlappedGradientAverage>(
+          *group, ordered, std::max<int64_t>(1, int64_t(options.dist_bucket_mb * 1024.0 * 1024.0)));
+    }
     log(concat("data parallel: rank ", rank, " of ", world, " (", group->backend(), "), ", world, " x ",
-               options.grad_accum, " x ", options.batch_size, " windows per step"));
+               options.grad_accum, " x ", options.batch_size, " windows per step; gradients averaged ",
+               overlap ? concat("in ", overlap->bucket_count(), " buckets overlapping backward")
+                       : std::string("in one all-reduce after backward")));
   }
 
   // Windows as an overlapping strided view over the token stream: row i is
@@ -358,7 +381,8 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
         concat("step ", step + 1, " of ", total, " (lambda ", fmt(lambda), ")",
                options.checkpoint_every > 0 ? concat("; the last checkpoint is in ", ckpt_path) : "");
     const StepStats stats =
-        optimizer_step(student, micro_batches, teacher_targets_of_step, optimizer, lr, options, bf16, checkpointing, where, group);
+        optimizer_step(student, micro_batches, teacher_targets_of_step, optimizer, lr, options, bf16, checkpointing, where, group,
+                       overlap.get());
     train_seconds += seconds_since(step_start);
 
     const int64_t done = step + 1;

@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "dist/gradient_buckets.h"
 #include "dist/process_group.h"
 #include "model/transformer.h"
 #include "train/memory_estimate.h"
@@ -107,7 +108,9 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(Transformer& student, const 
 // distillation. Lambda must already be set on the student. Throws runtime_error
 // on a non-finite loss, before backward; `where` ("step 12 of 100") goes into that message.
 // With a `group`, the gradients and the statistics are averaged over its ranks
-// after backward (the loss check stays per rank: the rank that diverged names it).
+// (the loss check stays per rank: the rank that diverged names it): by
+// `overlap`'s buckets during the last micro-batch's backward when given, else
+// in one all-reduce after it.
 struct StepStats {
   double loss = 0.0, ce = 0.0, kd = 0.0;  // means over the micro-batches
   double grad_norm = 0.0;                 // before clipping
@@ -115,6 +118,6 @@ struct StepStats {
 StepStats optimizer_step(Transformer& student, const std::vector<torch::Tensor>& micro_batches,
                          const std::vector<TeacherTargets>& teacher, torch::optim::Optimizer& optimizer, double lr,
                          const TrainOptions& options, bool bf16, bool activation_checkpointing, const std::string& where,
-                         DistGroup* group = nullptr);
+                         DistGroup* group = nullptr, OverlappedGradientAverage* overlap = nullptr);
 
 }  // namespace seedforge

@@ -71,6 +71,7 @@ TEST(Stage1Config, DefaultsAreTheDocumentedOnes) {
   EXPECT_DOUBLE_EQ(c.hardware.max_vram_gb, 16.0);
   EXPECT_EQ(c.hardware.backend, "auto");
   EXPECT_DOUBLE_EQ(c.hardware.dist_timeout_s, 300.0);
+  EXPECT_DOUBLE_EQ(c.hardware.dist_bucket_mb, 0.25);
   EXPECT_EQ(c.output.metrics_port, 0);
   EXPECT_EQ(c.output.metrics_host, "127.0.0.1");  // loopback unless the user says otherwise
   EXPECT_NO_THROW(validate(c));
@@ -87,7 +88,7 @@ TEST(Stage1Config, JsonHasEveryKeyUnderItsSection) {
   EXPECT_EQ(j["encoding"].size(), 4u);
   EXPECT_EQ(j["eval"].size(), 5u);
   EXPECT_EQ(j["constraints"].size(), 2u);
-  EXPECT_EQ(j["hardware"].size(), 5u);
+  EXPECT_EQ(j["hardware"].size(), 6u);
   EXPECT_EQ(j["output"].size(), 5u);
   EXPECT_EQ(j["bitnet"]["schedule"], "linear");
   EXPECT_EQ(j["encoding"]["float"], "seedlm");
@@ -158,6 +159,7 @@ TEST(Stage1Config, EveryKeyRoundTripsWithNonDefaultValue) {
   c.hardware.threads = 4;
   c.hardware.backend = "nccl";
   c.hardware.dist_timeout_s = 60.0;
+  c.hardware.dist_bucket_mb = 4.0;
   c.output.log_file = "run.log";
   c.output.metrics_file = "m.prom";
   c.output.pushgateway_url = "http://127.0.0.1:9091";
@@ -290,6 +292,7 @@ TEST(Stage1Config, OutOfRangeValuesNameTheKeyAndTheRange) {
       {R"({"hardware": {"backend": "nccl"}})",
        "config.json: hardware.backend \"nccl\" needs hardware.device \"cuda\" (NCCL reduces GPU tensors only)"},
       {R"({"hardware": {"dist_timeout_s": 0}})", "config.json: hardware.dist_timeout_s must be > 0, got 0"},
+      {R"({"hardware": {"dist_bucket_mb": -1}})", "config.json: hardware.dist_bucket_mb must be >= 0, got -1"},
       {R"({"output": {"metrics_port": 65536}})", "config.json: output.metrics_port must be in [0, 65535], got 65536"},
       {R"({"output": {"metrics_port": -1}})", "config.json: output.metrics_port must be in [0, 65535], got -1"},
       {R"({"output": {"metrics_host": ""}})",

@@ -58,14 +58,16 @@ nlohmann::json finetune(const test::TempDir& dir, const std::string& config_json
   return nlohmann::json::parse(r.output);
 }
 
-std::string finetune_config(int batch_size, int grad_accum) {
+// bucket_mb < 0: the default gradient buckets (hardware.dist_bucket_mb).
+std::string finetune_config(int batch_size, int grad_accum, double bucket_mb = -1) {
   // Float activations: with 8-bit activations a last-bit difference of a
   // GEMM can move a value across a rounding boundary, a whole quantization
   // step (tests/train/test_trainer.cpp measured it), which is not the
   // summation-order effect the tolerance below is about.
   return R"({"bitnet": {"seq_len": 32, "batch_size": )" + std::to_string(batch_size) + R"(, "grad_accum": )" +
          std::to_string(grad_accum) + R"(, "max_steps": 4, "lr": 0.002, "activation_bits": 0, "kd_weight": 0.5,
-                       "seed": 11}})";
+                       "seed": 11})" +
+         (bucket_mb < 0 ? std::string("}") : R"(, "hardware": {"dist_bucket_mb": )" + std::to_string(bucket_mb) + "}}");
 }
 
 // One stage1 process with fork/exec, its stdout and stderr in `log`.
@@ -151,7 +153,12 @@ TEST(DataParallel, TwoRanksGiveTheLossesOfOneProcessWithTheSameGlobalBatch) {
   const nlohmann::json one_by_8 = finetune(dir, finetune_config(8, 1), "one_by_8.pt", 1);
   const nlohmann::json one_by_4x2 = finetune(dir, finetune_config(4, 2), "one_by_4x2.pt", 1);
   const nlohmann::json two_by_4 = finetune(dir, finetune_config(4, 1), "two_by_4.pt", 2);
-  ASSERT_FALSE(one_by_8.empty() || one_by_4x2.empty() || two_by_4.empty());
+  // The same with one all-reduce after backward instead of buckets that
+  // overlap it (0.02 MB buckets: stories260K's 1 MB of gradients in dozens).
+  const nlohmann::json two_by_4_after = finetune(dir, finetune_config(4, 1, 0.0), "two_by_4_after.pt", 2);
+  const nlohmann::json two_by_4_small = finetune(dir, finetune_config(4, 1, 0.02), "two_by_4_small.pt", 2);
+  ASSERT_FALSE(one_by_8.empty() || one_by_4x2.empty() || two_by_4.empty() || two_by_4_after.empty() ||
+               two_by_4_small.empty());
   EXPECT_EQ(two_by_4["world_size"].get<int>(), 2);
   const auto l8 = one_by_8["losses"].get<std::vector<double>>();
   const auto l4x2 = one_by_4x2["losses"].get<std::vector<double>>();
@@ -164,6 +171,13 @@ TEST(DataParallel, TwoRanksGiveTheLossesOfOneProcessWithTheSameGlobalBatch) {
   // (g1 + g2) / 2 equals the accumulated g1 / 2 + g2 / 2 bit for bit (halving
   // is exact in binary floating point), so every AdamW step is the same.
   EXPECT_EQ(l2x4, l4x2);
+  // Buckets change when each sum is taken, not its value: a + b per element
+  // whatever the bucket (two ranks), so the runs agree bit for bit.
+  EXPECT_EQ(two_by_4_after["losses"].get<std::vector<double>>(), l2x4);
+  EXPECT_EQ(two_by_4_small["losses"].get<std::vector<double>>(), l2x4);
+  EXPECT_EQ(two_by_4_after["all_reduce"]["buckets"].get<int64_t>(), 4);  // one a step
+  EXPECT_GT(two_by_4_small["all_reduce"]["buckets"].get<int64_t>(), 4 * 20);
+  EXPECT_EQ(two_by_4_small["all_reduce"]["bytes"], two_by_4_after["all_reduce"]["bytes"]);
 
   // 2 ranks x 4 = 1 rank x 8 up to float32 summation order: the [8, T] batch
   // goes through GEMMs blocked differently from two [4, T] ones, and its mean

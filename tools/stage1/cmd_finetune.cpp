@@ -109,8 +109,8 @@ void run_finetune(const FinetuneArgs& args) {
   if (group) {
     const AllReduceStats& a = result.all_reduce;
     const double steps = double(std::max<int64_t>(a.calls, 1));
-    say(concat("data parallel: ", a.calls, " gradient all-reduces of ", double(a.bytes) / steps, " bytes, ",
-               a.seconds / steps * 1e3, " ms per step"));
+    say(concat("data parallel: ", a.calls, " gradient averages of ", double(a.bytes) / steps, " bytes in ",
+               double(a.buckets) / steps, " buckets, ", a.seconds / steps * 1e3, " ms per step waited after backward"));
   }
   if (!dist.writes_outputs()) return;  // rank 0 evaluates, writes and prints
 
@@ -130,7 +130,7 @@ void run_finetune(const FinetuneArgs& args) {
                         {"losses", result.losses}, {"world_size", dist.world_size}};
     if (group) {
       const AllReduceStats& a = result.all_reduce;
-      j["all_reduce"] = {{"calls", a.calls}, {"bytes", a.bytes}, {"seconds", a.seconds}};
+      j["all_reduce"] = {{"calls", a.calls}, {"buckets", a.buckets}, {"bytes", a.bytes}, {"seconds", a.seconds}};
     }
     if (!data.valid_documents.empty()) {
       j["fp32"] = {{"top1", dense_eval.top1}, {"perplexity", dense_eval.perplexity}, {"tokens", dense_eval.tokens}};
