@@ -86,6 +86,15 @@ struct BitnetConfig {
   // distillation); 0 = none. Sampled at synthetic_temperature.
   int64_t synthetic_tokens = 0;
   double synthetic_temperature = 1.0;
+  // "end_to_end": the whole student trains at once (max_steps / epochs).
+  // "blockwise": each transformer block in turn trains against the original
+  // block's outputs (src/train/blockwise.h), then e2e_steps train the norms
+  // with the trits fixed.
+  std::string mode = "end_to_end";
+  int64_t block_windows = 256;           // calibration windows (seq_len tokens each)
+  int64_t block_steps = 200;             // optimizer steps per block
+  std::string block_inputs = "converted";  // a block's inputs: "converted" blocks' outputs or the "original"'s
+  int64_t e2e_steps = 0;                 // blockwise: end-to-end steps after the blocks (norms only)
 };
 
 struct SeedlmConfig {
@@ -128,8 +137,9 @@ struct HardwareConfig {
   std::string backend = "auto";
   double dist_timeout_s = 300.0;
   // Gradient buckets of this many MB (fp32) start their all-reduce while
-  // backward still runs; 0 = one all-reduce after backward.
-  double dist_bucket_mb = 0.25;
+  // backward still runs; 0 = one all-reduce after backward; -1 = auto (a
+  // quarter of the gradients, between 0.25 and 25 MB).
+  double dist_bucket_mb = -1.0;
 };
 
 struct OutputConfig {

@@ -55,6 +55,11 @@ void visit_stage1_fields(Visitor& v, Config& c) {
   v.field("token_cache_dir", c.bitnet.token_cache_dir);
   v.field("valid_fraction", c.bitnet.valid_fraction);
   v.field("float_freeze_fraction", c.bitnet.float_freeze_fraction);
+  v.field("mode", c.bitnet.mode);
+  v.field("block_windows", c.bitnet.block_windows);
+  v.field("block_steps", c.bitnet.block_steps);
+  v.field("block_inputs", c.bitnet.block_inputs);
+  v.field("e2e_steps", c.bitnet.e2e_steps);
   v.field("synthetic_tokens", c.bitnet.synthetic_tokens);
   v.field("synthetic_temperature", c.bitnet.synthetic_temperature);
 

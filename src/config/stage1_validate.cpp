@@ -64,6 +64,15 @@ void validate(const Stage1Config& config, const std::string& where) {
   check.at_least<int64_t>("bitnet.seq_len", b.seq_len, 1);
   check.in_closed("bitnet.warmup_fraction", b.warmup_fraction, 0.0, 1.0);
   check.in_closed("bitnet.float_freeze_fraction", b.float_freeze_fraction, 0.0, 1.0);
+  if (b.mode != "end_to_end" && b.mode != "blockwise") {
+    check.fail(concat("bitnet.mode must be \"end_to_end\" or \"blockwise\", got \"", b.mode, "\""));
+  }
+  if (b.block_inputs != "converted" && b.block_inputs != "original") {
+    check.fail(concat("bitnet.block_inputs must be \"converted\" or \"original\", got \"", b.block_inputs, "\""));
+  }
+  check.at_least("bitnet.block_windows", b.block_windows, int64_t(1));
+  check.at_least("bitnet.block_steps", b.block_steps, int64_t(0));
+  check.at_least("bitnet.e2e_steps", b.e2e_steps, int64_t(0));
   check.at_least<int64_t>("bitnet.lr_warmup_steps", b.lr_warmup_steps, 0);
   check.at_least("bitnet.weight_decay", b.weight_decay, 0.0);
   check.in_half_open("bitnet.beta1", b.beta1, 0.0, 1.0);
@@ -113,7 +122,9 @@ void validate(const Stage1Config& config, const std::string& where) {
     check.fail("hardware.backend \"nccl\" needs hardware.device \"cuda\" (NCCL reduces GPU tensors only)");
   }
   check.above("hardware.dist_timeout_s", config.hardware.dist_timeout_s, 0.0);
-  check.at_least("hardware.dist_bucket_mb", config.hardware.dist_bucket_mb, 0.0);
+  if (!(config.hardware.dist_bucket_mb >= 0.0 || config.hardware.dist_bucket_mb == -1.0)) {
+    check.fail(concat("hardware.dist_bucket_mb must be -1 (auto) or >= 0, got ", config.hardware.dist_bucket_mb));
+  }
 
   check.in_closed("output.metrics_port", config.output.metrics_port, 0, 65535);
   if (config.output.metrics_host.empty()) check.fail("output.metrics_host must not be empty (127.0.0.1 = this machine only)");

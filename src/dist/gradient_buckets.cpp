@@ -5,6 +5,7 @@
 #include <torch/csrc/autograd/function_hook.h>
 #include <torch/csrc/autograd/variable.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <mutex>
@@ -92,6 +93,11 @@ struct GradientCompleteHook : torch::autograd::FunctionPostHook {
 };
 
 }  // namespace
+
+int64_t auto_bucket_bytes(int64_t gradient_bytes) {
+  constexpr int64_t kMB = 1024 * 1024;
+  return std::min<int64_t>(25 * kMB, std::max<int64_t>(kMB / 4, gradient_bytes / 4));
+}
 
 OverlappedGradientAverage::OverlappedGradientAverage(DistGroup& group, const std::vector<torch::Tensor>& params,
                                                      int64_t bucket_bytes)

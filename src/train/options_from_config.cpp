@@ -35,6 +35,11 @@ TrainOptions train_options_from_config(const Stage1Config& config) {
   o.valid_fraction = b.valid_fraction;
   o.synthetic_tokens = b.synthetic_tokens;
   o.synthetic_temperature = b.synthetic_temperature;
+  o.mode = b.mode;
+  o.block_windows = b.block_windows;
+  o.block_steps = b.block_steps;
+  o.block_inputs = b.block_inputs;
+  o.e2e_steps = b.e2e_steps;
   o.device = to_string(config.hardware.device);
   o.max_vram_gb = config.hardware.max_vram_gb;
   o.threads = config.hardware.threads;

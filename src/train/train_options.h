@@ -46,6 +46,12 @@ struct TrainOptions {
   // (synthetic_data.h); 0 = none.
   int64_t synthetic_tokens = 0;
   double synthetic_temperature = 1.0;
+  // Block-wise fine-tuning (blockwise.h); mode "end_to_end" ignores the rest.
+  std::string mode = "end_to_end";
+  int64_t block_windows = 256;
+  int64_t block_steps = 200;
+  std::string block_inputs = "converted";
+  int64_t e2e_steps = 0;
 
   // "hardware" section.
   std::string device = "cpu";  // "cpu" or "cuda"
@@ -54,8 +60,9 @@ struct TrainOptions {
   std::string backend = "auto";  // c10d backend of a data-parallel run (src/dist/)
   double dist_timeout_s = 300.0; // how long a collective waits for a peer rank
   // Gradient buckets (fp32 MB) whose all-reduces overlap backward
-  // (dist/gradient_buckets.h); 0 = one all-reduce after backward.
-  double dist_bucket_mb = 0.25;
+  // (dist/gradient_buckets.h); 0 = one all-reduce after backward; -1 = auto
+  // (auto_bucket_bytes).
+  double dist_bucket_mb = -1.0;
 
   // Run-time settings (not in the config file).
   // Data-parallel ranks (src/dist/): each step takes world_size * grad_accum *

@@ -27,24 +27,6 @@ std::string fmt(double value) {
   return buffer;
 }
 
-// Global L2 norm of the gradients; scales them down to max_norm when above
-// (max_norm 0 = measure only). Returns the norm before clipping.
-double clip_gradients(const std::vector<torch::Tensor>& params, double max_norm) {
-  std::vector<torch::Tensor> norms;
-  for (const auto& p : params) {
-    if (p.grad().defined()) norms.push_back(p.grad().norm(2).to(torch::kFloat32));
-  }
-  if (norms.empty()) return 0.0;
-  const double total = torch::stack(norms).norm(2).item<double>();
-  if (max_norm > 0.0 && total > max_norm) {
-    const double coef = max_norm / (total + 1e-6);
-    for (const auto& p : params) {
-      if (p.grad().defined()) p.grad().mul_(coef);
-    }
-  }
-  return total;
-}
-
 torch::Tensor cpu_rng_state() {
   auto gen = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(gen.mutex());
@@ -65,7 +47,9 @@ void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
 }
 
-// Copies checkpointed latent parameters into the student, by name and shape.
+
+}  // namespace
+
 void restore_parameters(Transformer& student, const StateDict& params, const std::string& where) {
   torch::NoGradGuard no_grad;
   auto named = student->named_parameters(/*recurse=*/true);
@@ -82,14 +66,32 @@ void restore_parameters(Transformer& student, const StateDict& params, const std
   }
 }
 
-}  // namespace
+double clip_gradients(const std::vector<torch::Tensor>& params, double max_norm) {
+  std::vector<torch::Tensor> norms;
+  for (const auto& p : params) {
+    if (p.grad().defined()) norms.push_back(p.grad().norm(2).to(torch::kFloat32));
+  }
+  if (norms.empty()) return 0.0;
+  const double total = torch::stack(norms).norm(2).item<double>();
+  if (max_norm > 0.0 && total > max_norm) {
+    const double coef = max_norm / (total + 1e-6);
+    for (const auto& p : params) {
+      if (p.grad().defined()) p.grad().mul_(coef);
+    }
+  }
+  return total;
+}
 
 Transformer make_teacher(const Transformer& dense_model) {
   if (is_bitnet(dense_model)) throw usage_error("the distillation teacher must be the dense (unconverted) model");
-  Transformer teacher = build_model(dense_model->config(), model_state_dict(dense_model), "teacher copy");
-  for (auto& p : teacher->parameters()) p.set_requires_grad(false);
-  teacher->eval();
-  return teacher;
+  return freeze_as_teacher(build_model(dense_model->config(), model_state_dict(dense_model), "teacher copy"));
+}
+
+Transformer freeze_as_teacher(Transformer dense_model) {
+  if (is_bitnet(dense_model)) throw usage_error("the distillation teacher must be the dense (unconverted) model");
+  for (auto& p : dense_model->parameters()) p.set_requires_grad(false);
+  dense_model->eval();
+  return dense_model;
 }
 
 MicroBatchLoss micro_batch_loss(Transformer& student, const TeacherTargets& teacher, const torch::Tensor& windows,
@@ -127,8 +129,13 @@ MicroBatchLoss micro_batch_loss(Transformer& student, Transformer* teacher, cons
 }
 
 std::unique_ptr<torch::optim::AdamW> make_optimizer(Transformer& student, const TrainOptions& options) {
+  return make_optimizer(student->parameters(), options);
+}
+
+std::unique_ptr<torch::optim::AdamW> make_optimizer(const std::vector<torch::Tensor>& parameters,
+                                                    const TrainOptions& options) {
   std::vector<torch::Tensor> decay, no_decay;
-  for (auto& p : student->parameters()) {
+  for (const auto& p : parameters) {
     if (p.requires_grad()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
   }
   auto adamw = [&](double weight_decay) {
@@ -284,7 +291,7 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
     std::vector<torch::Tensor> params;
     for (auto& p : student->parameters()) params.push_back(p.detach());
     group->broadcast_from_rank0(params, "the start of fine-tuning");
-    if (options.dist_bucket_mb > 0) {
+    if (options.dist_bucket_mb != 0) {
       // The optimizer's parameters in the model's order (the buckets follow
       // it backwards, as backward does).
       std::unordered_set<const void*> trained;
@@ -295,8 +302,11 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
       for (const auto& p : student->parameters()) {
         if (trained.count(p.unsafeGetTensorImpl()) != 0) ordered.push_back(p);
       }
-      overlap = std::make_unique<OverlappedGradientAverage>(
-          *group, ordered, std::max<int64_t>(1, int64_t(options.dist_bucket_mb * 1024.0 * 1024.0)));
+      int64_t gradient_bytes = 0;
+      for (const auto& p : ordered) gradient_bytes += 4 * p.numel();
+      const int64_t bucket_bytes = options.dist_bucket_mb < 0 ? auto_bucket_bytes(gradient_bytes)
+                                                              : int64_t(options.dist_bucket_mb * 1024.0 * 1024.0);
+      overlap = std::make_unique<OverlappedGradientAverage>(*group, ordered, std::max<int64_t>(1, bucket_bytes));
     }
     log(concat("data parallel: rank ", rank, " of ", world, " (", group->backend(), "), ", world, " x ",
                options.grad_accum, " x ", options.batch_size, " windows per step; gradients averaged ",
@@ -333,7 +343,7 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
     c.losses = result.losses;
     c.rng_cpu = cpu_rng_state();
     c.world_size = world;
-    save_train_checkpoint(ckpt_path, c, optimizer);
+    save_train_checkpoint(ckpt_path, c, &optimizer);
   };
 
   auto validate = [&](int64_t steps_done, double current_lambda) {

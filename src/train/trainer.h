@@ -76,6 +76,9 @@ struct FinetuneResult {
 
 // A frozen fp32 copy of a dense model, the distillation teacher.
 Transformer make_teacher(const Transformer& dense_model);
+// The dense model itself frozen as the teacher (no copy: a caller that does
+// not train or change it again saves a whole fp32 model of memory).
+Transformer freeze_as_teacher(Transformer dense_model);
 
 // Fine-tunes `student` (already convert_to_bitnet()-ed with bitnet_options(options))
 // in place. `teacher` (a dense model of the same shape) is required when
@@ -101,6 +104,17 @@ MicroBatchLoss micro_batch_loss(Transformer& student, Transformer* teacher, cons
 // AdamW over the student's trainable parameters: decoupled weight decay on
 // matrices, none on vectors (norm weights, biases), eps 1e-8.
 std::unique_ptr<torch::optim::AdamW> make_optimizer(Transformer& student, const TrainOptions& options);
+// The same over the trainable ones of `parameters` (one block's, say).
+std::unique_ptr<torch::optim::AdamW> make_optimizer(const std::vector<torch::Tensor>& parameters,
+                                                    const TrainOptions& options);
+
+// Copies checkpointed latent parameters into the student, by name and shape
+// (input_error naming `where` on a mismatch).
+void restore_parameters(Transformer& student, const StateDict& params, const std::string& where);
+
+// Global L2 norm of the parameters' gradients; scales them down to max_norm
+// when above (max_norm 0 = measure only). Returns the norm before clipping.
+double clip_gradients(const std::vector<torch::Tensor>& params, double max_norm);
 
 // One optimizer step, the trainer's inner loop: zero the gradients, forward and
 // backward every micro-batch (loss / micro-batches), clip, AdamW step with `lr`.

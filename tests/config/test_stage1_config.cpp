@@ -71,7 +71,7 @@ TEST(Stage1Config, DefaultsAreTheDocumentedOnes) {
   EXPECT_DOUBLE_EQ(c.hardware.max_vram_gb, 16.0);
   EXPECT_EQ(c.hardware.backend, "auto");
   EXPECT_DOUBLE_EQ(c.hardware.dist_timeout_s, 300.0);
-  EXPECT_DOUBLE_EQ(c.hardware.dist_bucket_mb, 0.25);
+  EXPECT_DOUBLE_EQ(c.hardware.dist_bucket_mb, -1.0);
   EXPECT_EQ(c.output.metrics_port, 0);
   EXPECT_EQ(c.output.metrics_host, "127.0.0.1");  // loopback unless the user says otherwise
   EXPECT_NO_THROW(validate(c));
@@ -83,7 +83,7 @@ TEST(Stage1Config, JsonHasEveryKeyUnderItsSection) {
   for (const auto& item : j.items()) sections.push_back(item.key());
   EXPECT_EQ(sections, (std::vector<std::string>{"bitnet", "constraints", "encoding", "eval", "hardware", "output",
                                                 "seedlm"}));
-  EXPECT_EQ(j["bitnet"].size(), 32u);
+  EXPECT_EQ(j["bitnet"].size(), 37u);
   EXPECT_EQ(j["seedlm"].size(), 7u);
   EXPECT_EQ(j["encoding"].size(), 4u);
   EXPECT_EQ(j["eval"].size(), 5u);
@@ -136,6 +136,11 @@ TEST(Stage1Config, EveryKeyRoundTripsWithNonDefaultValue) {
   c.bitnet.float_freeze_fraction = 0.25;
   c.bitnet.synthetic_tokens = 100000;
   c.bitnet.synthetic_temperature = 0.8;
+  c.bitnet.mode = "blockwise";
+  c.bitnet.block_windows = 64;
+  c.bitnet.block_steps = 50;
+  c.bitnet.block_inputs = "original";
+  c.bitnet.e2e_steps = 10;
   c.seedlm.block_size = 12;
   c.seedlm.latent_dim = 3;
   c.seedlm.K = 12;
@@ -272,6 +277,9 @@ TEST(Stage1Config, OutOfRangeValuesNameTheKeyAndTheRange) {
       {R"({"bitnet": {"float_freeze_fraction": 1.5}})", "config.json: bitnet.float_freeze_fraction must be in [0, 1], got 1.5"},
       {R"({"bitnet": {"synthetic_tokens": -1}})", "config.json: bitnet.synthetic_tokens must be >= 0, got -1"},
       {R"({"bitnet": {"synthetic_temperature": 0}})", "config.json: bitnet.synthetic_temperature must be > 0, got 0"},
+      {R"({"bitnet": {"mode": "layerwise"}})", "config.json: bitnet.mode must be \"end_to_end\" or \"blockwise\", got \"layerwise\""},
+      {R"({"bitnet": {"block_inputs": "teacher"}})", "config.json: bitnet.block_inputs must be \"converted\" or \"original\", got \"teacher\""},
+      {R"({"bitnet": {"block_windows": 0}})", "config.json: bitnet.block_windows must be >= 1, got 0"},
       {R"({"seedlm": {"K": 1}})", "config.json: seedlm.K must be in [2, 24], got 1"},
       {R"({"seedlm": {"K": 25}})", "config.json: seedlm.K must be in [2, 24], got 25"},
       {R"({"seedlm": {"Q": 9}})", "config.json: seedlm.Q must be in [2, 8], got 9"},
@@ -292,7 +300,7 @@ TEST(Stage1Config, OutOfRangeValuesNameTheKeyAndTheRange) {
       {R"({"hardware": {"backend": "nccl"}})",
        "config.json: hardware.backend \"nccl\" needs hardware.device \"cuda\" (NCCL reduces GPU tensors only)"},
       {R"({"hardware": {"dist_timeout_s": 0}})", "config.json: hardware.dist_timeout_s must be > 0, got 0"},
-      {R"({"hardware": {"dist_bucket_mb": -1}})", "config.json: hardware.dist_bucket_mb must be >= 0, got -1"},
+      {R"({"hardware": {"dist_bucket_mb": -2}})", "config.json: hardware.dist_bucket_mb must be -1 (auto) or >= 0, got -2"},
       {R"({"output": {"metrics_port": 65536}})", "config.json: output.metrics_port must be in [0, 65535], got 65536"},
       {R"({"output": {"metrics_port": -1}})", "config.json: output.metrics_port must be in [0, 65535], got -1"},
       {R"({"output": {"metrics_host": ""}})",
