@@ -64,7 +64,9 @@ ModelEvaluation evaluate_model(const std::string& path, const std::string& token
   } else {
     out.engine = "torch";
     loaded.model->eval();
-    out.size = measure_model_size(loaded.checkpoint);
+    std::vector<std::pair<std::string, int64_t>> counts;
+    for (const auto& item : loaded.model->named_parameters()) counts.emplace_back(item.key(), item.value().numel());
+    out.size = measure_model_size(path, loaded.checkpoint.format, counts);
   }
   const int64_t window = loaded.checkpoint.config.max_seq_len;
   const double delay = request.progress ? 3.0 : 1e300;

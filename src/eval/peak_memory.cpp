@@ -14,8 +14,8 @@ namespace seedforge {
 namespace {
 
 // "VmHWM:     12345 kB" -> 12345 * 1024; -1 when the field is absent.
-int64_t status_field_bytes(const std::string& field) {
-  std::ifstream in("/proc/self/status");
+int64_t kb_field_bytes(const char* file, const std::string& field) {
+  std::ifstream in(file);
   std::string line;
   while (std::getline(in, line)) {
     if (line.compare(0, field.size(), field) == 0 && line.size() > field.size() && line[field.size()] == ':') {
@@ -29,7 +29,11 @@ int64_t status_field_bytes(const std::string& field) {
   return -1;
 }
 
+int64_t status_field_bytes(const std::string& field) { return kb_field_bytes("/proc/self/status", field); }
+
 }  // namespace
+
+int64_t physical_memory_bytes() { return kb_field_bytes("/proc/meminfo", "MemTotal"); }
 
 int64_t peak_rss_bytes() {
   const int64_t hwm = status_field_bytes("VmHWM");

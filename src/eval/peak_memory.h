@@ -18,6 +18,9 @@ int64_t current_rss_bytes();
 // kernel refused (the peak then stays the process-lifetime one).
 bool reset_peak_rss();
 
+// Physical memory of this machine in bytes (MemTotal), or -1 when unknown.
+int64_t physical_memory_bytes();
+
 // True when this build can read CUDA allocator statistics.
 bool cuda_memory_stats_available();
 // Peak bytes allocated by libtorch's CUDA caching allocator on `device_index`

@@ -251,6 +251,14 @@ void write_vocabulary(const infer::Model& m, Writer& w) {
   } else {
     throw usage_error("GGUF export: unknown tokenizer kind '", m.tokenizer_kind, "'");
   }
+  // A vocabulary padded past the tokenizer (Qwen2.5, Phi-3: embedding rows
+  // no token maps to) gets unused placeholder tokens, as Hugging Face's
+  // GGUF converter writes them: llama.cpp wants one token per row.
+  for (int64_t id = int64_t(v.tokens.size()); id < m.config.vocab_size; ++id) {
+    v.tokens.push_back("[PAD" + std::to_string(id) + "]");
+    v.scores.push_back(0.0f);
+    v.types.push_back(kUnused);
+  }
   const bool gpt2 = m.tokenizer_kind == "bpe";
   w.set("tokenizer.ggml.model", Value::str(gpt2 ? "gpt2" : "llama"));
   if (gpt2) w.set("tokenizer.ggml.pre", Value::str(v.pre));

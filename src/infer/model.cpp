@@ -541,7 +541,9 @@ std::unique_ptr<Tokenizer> Model::make_tokenizer() const {
 
 void check_vocabulary(const ModelConfig& config, const Tokenizer& tokenizer, const std::string& tokenizer_where,
                       const std::string& model_where) {
-  if (tokenizer.vocab_size() != config.vocab_size) {
+  // Fewer tokens than embedding rows is a padded vocabulary (Qwen2.5 and
+  // Phi-3 pad theirs past the tokenizer); more cannot be indexed.
+  if (tokenizer.vocab_size() > config.vocab_size) {
     throw input_error("tokenizer '", tokenizer_where, "' has ", tokenizer.vocab_size(), " tokens but model '", model_where,
                       "' has a vocabulary of ", config.vocab_size, ": they do not belong together");
   }

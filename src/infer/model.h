@@ -149,7 +149,8 @@ TernaryMatrix pack_ternary(const int8_t* trits, int64_t rows, int64_t cols, int6
 // Reads and checks a .stage1.pt file (see the header comment).
 std::shared_ptr<const Model> load_model(const std::string& path, const Options& options = {});
 
-// The libtorch model's check: the tokenizer's ids index the vocabulary exactly.
+// The tokenizer's ids must index the embedding table: at most
+// config.vocab_size tokens (fewer: a vocabulary padded past the tokenizer).
 void check_vocabulary(const ModelConfig& config, const Tokenizer& tokenizer, const std::string& tokenizer_where,
                       const std::string& model_where);
 

@@ -65,19 +65,25 @@ std::string detect_checkpoint_format(const std::string& path) {
   throw input_error("'", path, "' is not a known checkpoint (PyTorch zip, safetensors, llama2.c .bin or HF folder)");
 }
 
+namespace {
+
+// llama2.c checkpoints usually sit beside their tokenizer.
+std::string llama2c_tokenizer_beside(const std::string& path) {
+  for (const char* name : {"tokenizer.bin", "tok512.bin"}) {
+    fs::path candidate = fs::path(path).parent_path() / name;
+    if (fs::exists(candidate)) return candidate.string();
+  }
+  return "";
+}
+
+}  // namespace
+
 Checkpoint load_checkpoint(const std::string& path) {
   const std::string format = detect_checkpoint_format(path);
   Checkpoint ck;
   if (format == "llama2c") {
     ck = load_llama2c(path);
-    // llama2.c checkpoints usually sit beside their tokenizer.
-    for (const char* name : {"tokenizer.bin", "tok512.bin"}) {
-      fs::path candidate = fs::path(path).parent_path() / name;
-      if (fs::exists(candidate)) {
-        ck.tokenizer_path = candidate.string();
-        break;
-      }
-    }
+    ck.tokenizer_path = llama2c_tokenizer_beside(path);
   } else if (format == "pt") {
     ck = load_pt_checkpoint(path);
   } else if (format == "safetensors") {
@@ -87,6 +93,25 @@ Checkpoint load_checkpoint(const std::string& path) {
   }
   ck.path = path;
   return ck;
+}
+
+Checkpoint read_checkpoint_header(const std::string& path) {
+  const std::string format = detect_checkpoint_format(path);
+  if (format == "llama2c") {
+    Checkpoint ck;
+    ck.config = read_llama2c_config(path);
+    ck.format = format;
+    ck.path = path;
+    ck.tokenizer_path = llama2c_tokenizer_beside(path);
+    return ck;
+  }
+  if (format == "hf") return read_hf_folder_header(path);
+  return load_checkpoint(path);  // a state dict's config is read from its tensors
+}
+
+bool checkpoint_config_in_header(const std::string& path) {
+  const std::string format = detect_checkpoint_format(path);
+  return format == "llama2c" || format == "hf";
 }
 
 std::string resolve_tokenizer_path(const Checkpoint& checkpoint, const std::string& explicit_path) {

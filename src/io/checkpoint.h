@@ -29,6 +29,15 @@ std::string detect_checkpoint_format(const std::string& path);
 // Loads any supported checkpoint. Throws input_error naming the path.
 Checkpoint load_checkpoint(const std::string& path);
 
+// What a plan needs without the weights: the config and tokenizer fields,
+// `tensors` empty, from headers alone where the format has them (a llama2.c
+// header; a Hugging Face folder's config.json, checked against its
+// safetensors headers). A state dict (.pt/.bin, a lone .safetensors) holds
+// its config only in its tensors' shapes: it is loaded whole, `tensors` set.
+Checkpoint read_checkpoint_header(const std::string& path);
+// True when read_checkpoint_header(path) reads no weights (llama2.c, HF folder).
+bool checkpoint_config_in_header(const std::string& path);
+
 // Finds a tokenizer for a checkpoint when the user gave none: the explicit
 // path if non-empty, else the checkpoint's own (embedded or beside it), else
 // throws usage_error asking for --tokenizer.

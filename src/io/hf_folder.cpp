@@ -10,12 +10,19 @@
 #include "io/pt_file.h"
 #include "io/pt_state_dict.h"
 #include "io/safetensors.h"
+#include "model/parameter_shapes.h"
 
 namespace seedforge {
 
 namespace fs = std::filesystem;
 
 namespace {
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
 
 bool is_file(const fs::path& p) {
   std::error_code ec;
@@ -90,6 +97,48 @@ Checkpoint load_hf_folder(const std::string& dir) {
   ck.format = "hf";
   ck.path = dir;
   if (is_file(folder / "tokenizer.json") || is_file(folder / "tokenizer.model")) ck.tokenizer_path = dir;
+  return ck;
+}
+
+Checkpoint read_hf_folder_header(const std::string& dir) {
+  const fs::path folder(dir);
+  const fs::path config_path = folder / "config.json";
+  if (!is_file(config_path)) throw input_error("'", dir, "': Hugging Face model folder without config.json");
+  Checkpoint ck;
+  ck.config = read_hf_config(config_path.string());
+  ck.format = "hf";
+  ck.path = dir;
+  if (is_file(folder / "tokenizer.json") || is_file(folder / "tokenizer.model")) ck.tokenizer_path = dir;
+
+  // Safetensors headers say every tensor's shape without its data: the
+  // config is checked against them. (.bin weights have no such header: a
+  // plan of such a folder trusts config.json.)
+  std::vector<SafetensorsEntry> entries;
+  std::string weights;
+  if (is_file(folder / "model.safetensors")) {
+    weights = (folder / "model.safetensors").string();
+    entries = SafetensorsReader(weights).entries();
+  } else if (is_file(folder / "model.safetensors.index.json")) {
+    weights = (folder / "model.safetensors.index.json").string();
+    entries = read_safetensors_sharded_entries(weights);
+  } else if (!is_file(folder / "pytorch_model.bin") && !is_file(folder / "pytorch_model.bin.index.json")) {
+    throw input_error("'", dir, "': no weights found (looked for model.safetensors, model.safetensors.index.json, "
+                      "pytorch_model.bin, pytorch_model.bin.index.json)");
+  }
+  if (!entries.empty()) {
+    std::map<std::string, const SafetensorsEntry*> by_name;
+    for (const auto& e : entries) by_name[e.name] = &e;
+    for (const ParameterShape& p : parameter_shapes(ck.config)) {
+      auto it = by_name.find(p.name);
+      if (it == by_name.end()) {
+        throw input_error("'", weights, "': tensor '", p.name, "' that ", config_path.string(), " implies is missing");
+      }
+      if (it->second->shape != p.shape) {
+        throw input_error("'", weights, "': tensor '", p.name, "' has shape ", shape_string(it->second->shape), ", ",
+                          config_path.string(), " implies ", shape_string(p.shape));
+      }
+    }
+  }
   return ck;
 }
 

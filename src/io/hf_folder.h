@@ -18,6 +18,11 @@ namespace seedforge {
 // holds tokenizer.json or tokenizer.model. Errors name the folder/file/field.
 Checkpoint load_hf_folder(const std::string& dir);
 
+// config.json and the tokenizer fields, no tensors: the safetensors headers
+// (never their data) are checked to hold every tensor the config implies,
+// in its shape. For plans of models of any size.
+Checkpoint read_hf_folder_header(const std::string& dir);
+
 // Writes config.json (hf_config_json) and model.safetensors (tensors as
 // given, metadata format=pt). A new folder is assembled under a temporary
 // name and renamed into place; into an existing folder (which may hold a

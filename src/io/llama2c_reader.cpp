@@ -73,7 +73,7 @@ bool looks_like_llama2c(const std::string& path) {
   return n > 0 && size == uint64_t(kHeaderBytes + 4 * n);
 }
 
-Checkpoint load_llama2c(const std::string& path) {
+ModelConfig read_llama2c_config(const std::string& path) {
   Llama2cHeader h{};
   uint64_t size = 0;
   if (!read_header(path, h, size)) {
@@ -104,6 +104,12 @@ Checkpoint load_llama2c(const std::string& path) {
   c.max_seq_len = h.seq_len;
   c.tie_embeddings = h.vocab_size > 0;
   c.validate(path);
+  return c;
+}
+
+Checkpoint load_llama2c(const std::string& path) {
+  const ModelConfig c = read_llama2c_config(path);
+  const int64_t n = (int64_t(file_size_bytes(path)) - kHeaderBytes) / 4;  // checked against the header above
 
   const std::vector<uint8_t> bytes = read_file_bytes(path);
   auto all = torch::from_blob(const_cast<uint8_t*>(bytes.data()) + kHeaderBytes, {n}, torch::kFloat32).clone();

@@ -31,6 +31,10 @@ bool looks_like_llama2c(const std::string& path);
 
 Checkpoint load_llama2c(const std::string& path);
 
+// The config alone, from the 28-byte header (and the file size it implies):
+// no weight is read. Same errors as load_llama2c.
+ModelConfig read_llama2c_config(const std::string& path);
+
 // The inverse, for tests and `stage1 convert --output x.bin`: writes the
 // llama2.c layout (q/k rows permuted back to interleaved pairs).
 void save_llama2c(const ModelConfig& config, const StateDict& tensors, const std::string& path);

@@ -273,7 +273,16 @@ void write_safetensors(const std::string& path, const StateDict& tensors,
   out.commit();
 }
 
-StateDict read_safetensors_sharded(const std::string& index_path, torch::ScalarType dtype) {
+namespace {
+
+// A sharded checkpoint's index, opened: each tensor with its shard's reader
+// (headers validated, no data read), in the index's order.
+struct ShardedIndex {
+  std::map<std::string, std::unique_ptr<SafetensorsReader>> shards;
+  std::vector<std::pair<const SafetensorsReader*, const SafetensorsEntry*>> tensors;
+};
+
+ShardedIndex open_sharded_index(const std::string& index_path) {
   ordered_json j;
   try {
     j = ordered_json::parse(read_file_text(index_path));
@@ -284,8 +293,7 @@ StateDict read_safetensors_sharded(const std::string& index_path, torch::ScalarT
     throw input_error("'", index_path, "': required field 'weight_map' (an object) is missing");
   }
   const std::filesystem::path folder = std::filesystem::path(index_path).parent_path();
-  std::map<std::string, std::unique_ptr<SafetensorsReader>> shards;
-  StateDict out;
+  ShardedIndex index;
   for (const auto& item : j.at("weight_map").items()) {
     if (!item.value().is_string()) {
       throw input_error("'", index_path, "': weight_map entry '", item.key(), "' is not a file name");
@@ -295,16 +303,32 @@ StateDict read_safetensors_sharded(const std::string& index_path, torch::ScalarT
       throw input_error("'", index_path, "': weight_map entry '", item.key(), "' names shard '", shard,
                         "', which is not a plain file name in the index's folder");
     }
-    auto it = shards.find(shard);
-    if (it == shards.end()) {
-      it = shards.emplace(shard, std::make_unique<SafetensorsReader>((folder / shard).string())).first;
+    auto it = index.shards.find(shard);
+    if (it == index.shards.end()) {
+      it = index.shards.emplace(shard, std::make_unique<SafetensorsReader>((folder / shard).string())).first;
     }
     const SafetensorsEntry* e = it->second->find(item.key());
     if (e == nullptr) {
       throw input_error("'", index_path, "': tensor '", item.key(), "' is not in its shard '", shard, "'");
     }
-    out.emplace_back(item.key(), it->second->tensor(*e, dtype));
+    index.tensors.emplace_back(it->second.get(), e);
   }
+  return index;
+}
+
+}  // namespace
+
+StateDict read_safetensors_sharded(const std::string& index_path, torch::ScalarType dtype) {
+  const ShardedIndex index = open_sharded_index(index_path);
+  StateDict out;
+  for (const auto& [reader, entry] : index.tensors) out.emplace_back(entry->name, reader->tensor(*entry, dtype));
+  return out;
+}
+
+std::vector<SafetensorsEntry> read_safetensors_sharded_entries(const std::string& index_path) {
+  const ShardedIndex index = open_sharded_index(index_path);
+  std::vector<SafetensorsEntry> out;
+  for (const auto& [reader, entry] : index.tensors) out.push_back(*entry);
   return out;
 }
 

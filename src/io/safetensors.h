@@ -83,6 +83,9 @@ void write_safetensors(const std::string& path, const StateDict& tensors,
 // tensor in weight_map, from its shard, in weight_map order, converted to
 // `dtype`. Errors name the index, the shard and the tensor.
 StateDict read_safetensors_sharded(const std::string& index_path, torch::ScalarType dtype);
+// The entries (names, dtypes, shapes) of every shard, in the index's order:
+// headers only, no tensor data read.
+std::vector<SafetensorsEntry> read_safetensors_sharded_entries(const std::string& index_path);
 
 // Model weights as fp32: refuses non-float tensors (naming them) before converting.
 StateDict read_safetensors_weights_fp32(const std::string& path);

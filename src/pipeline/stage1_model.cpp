@@ -123,7 +123,6 @@ LoadedModel open_model(const std::string& path, const std::string& tokenizer_pat
   out.checkpoint.tokenizer_bytes = file.tokenizer_bytes;
   out.tokenizer = stage1_tokenizer(path, tokenizer_path, file.config, file.tokenizer_kind, file.tokenizer_bytes);
   out.model = build_stage1_model(file, path);
-  out.checkpoint.tensors = model_state_dict(out.model);
   out.model->to(device);
   return out;
 }

@@ -17,7 +17,7 @@ namespace seedforge::cli {
 namespace {
 struct RunArgs {
   std::string input, output, config, report;
-  bool resume = false, dry_run = false;
+  bool resume = false, dry_run = false, json = false;
   std::string metrics_file, pushgateway, metrics_host;
   int metrics_port = -1;
 };
@@ -30,7 +30,9 @@ void add_run_options(CLI::App& app) {
   app.add_option("--config", args->config, "Stage-1 JSON config (stage1 config --print-defaults shows every key)");
   app.add_option("--report", args->report, "Report JSON path (default: <output>.report.json)");
   app.add_flag("--resume", args->resume, "Continue fine-tuning from the last checkpoint of an interrupted run");
-  app.add_flag("--dry-run", args->dry_run, "Load and plan only: stages, codecs, estimated size, memory and time");
+  app.add_flag("--dry-run", args->dry_run,
+               "Plan only, from the checkpoint's headers: stages, codecs, estimated size, memory of each phase and time");
+  app.add_flag("--json", args->json, "With --dry-run: print the plan as JSON (bytes and seconds) instead of Markdown");
   app.add_option("--metrics-file", args->metrics_file, "Write final Prometheus metrics here (textfile collector)");
   app.add_option("--metrics-port", args->metrics_port, "Serve /metrics on HOST:PORT during the run (see --metrics-host)")
       ->check(CLI::Range(0, 65535));
@@ -49,10 +51,15 @@ void add_run_options(CLI::App& app) {
     if (!args->metrics_host.empty()) config.output.metrics_host = args->metrics_host;
     if (global_options().threads > 0) config.hardware.threads = global_options().threads;
     validate(config, args->config.empty() ? "defaults" : args->config);
+    if (args->json && !args->dry_run) throw usage_error("--json goes with --dry-run (a run writes <output>.report.json)");
     if (!args->dry_run && launch_workers_if_asked(config.hardware.dist_timeout_s)) return;
     if (args->dry_run) {
       const Stage1Plan plan = plan_stage1(args->input, args->output, config);
-      std::cout << plan_markdown(plan);
+      if (args->json) {
+        std::cout << plan_json(plan).dump(2) << "\n";
+      } else {
+        std::cout << plan_markdown(plan);
+      }
       return;
     }
     // Ctrl-C or SIGTERM: stop at the next fine-tuning step or stage boundary
