@@ -3,15 +3,19 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <sstream>
 
 #include "codec/seedlm_codec.h"
 #include "common/error.h"
 #include "common/file_util.h"
+#include "common/text_format.h"
 #include "eval/documents.h"
 #include "eval/text_eval.h"
 #include "io/model_loader.h"
+#include "model/parameter_shapes.h"
+#include "pipeline/stage1_memory.h"
 #include "pipeline/stage1_file.h"
 #include "pipeline/tensor_encoding.h"
 #include "runtime/threads.h"
@@ -54,6 +58,47 @@ Stage1Tensor zero_entry(const PlannedTensor& p, const BitNetOptions& bitnet, boo
   return t;
 }
 
+// Above this many parameters the plan does not time sample batches (the
+// model would have to be built in memory): 50 M parameters take 200 MB a copy.
+constexpr int64_t kTimedSampleParameters = 50'000'000;
+
+// fp32 GEMM throughput of this machine and thread count: [512 x 1024] x
+// [1024 x 1024], the best of a few runs after a warm-up.
+double measured_matmul_flops_per_second() {
+  const torch::Tensor a = torch::randn({512, 1024}), b = torch::randn({1024, 1024});
+  torch::Tensor c = torch::mm(a, b);
+  double best = 1e300;
+  for (int i = 0; i < 5; ++i) {
+    const auto t = Clock::now();
+    c = torch::mm(a, b);
+    best = std::min(best, since(t));
+  }
+  return 2.0 * 512 * 1024 * 1024 / std::max(best, 1e-9);
+}
+
+// Seconds to read the weights: the first 64 MB of the largest file timed,
+// scaled to all the input's bytes (a warm page cache reads faster).
+double read_seconds_estimate(const std::string& input, int64_t input_bytes) {
+  std::string largest = input;
+  if (fs::is_directory(input)) {
+    uintmax_t size = 0;
+    for (const auto& e : fs::recursive_directory_iterator(input)) {
+      if (e.is_regular_file() && e.file_size() > size) {
+        size = e.file_size();
+        largest = e.path().string();
+      }
+    }
+  }
+  std::ifstream in(largest, std::ios::binary);
+  std::vector<char> buffer(1 << 20);
+  int64_t done = 0;
+  const auto t = Clock::now();
+  while (done < (64 << 20) && in.read(buffer.data(), std::streamsize(buffer.size()))) done += int64_t(buffer.size());
+  done += int64_t(in.gcount());
+  const double seconds = since(t);
+  return done > 0 ? seconds * double(input_bytes) / double(done) : 0.0;
+}
+
 }  // namespace
 
 Stage1Plan plan_stage1(const std::string& input, const std::string& output, const Stage1Config& config) {
@@ -68,34 +113,40 @@ Stage1Plan plan_stage1(const std::string& input, const std::string& output, cons
   const BitNetOptions bitnet = bitnet_options(train);
   const bool fp16 = config.encoding.vector == VectorEncoding::kFp16;
 
+  // The model's shape from its headers: no weight is read where the format
+  // has a header (llama2.c, a Hugging Face folder), whatever the model's size.
   auto t0 = Clock::now();
-  LoadedModel m = load_model(input, config.eval.tokenizer);
-  plan.estimated_seconds.push_back({"load", since(t0)});
+  Checkpoint head = read_checkpoint_header(input);
+  plan.weights_read = !head.tensors.empty();
+  const std::unique_ptr<Tokenizer> tokenizer = load_checkpoint_tokenizer(head, config.eval.tokenizer, input);
+  const double header_seconds = since(t0);
   plan.input_bytes = fs::is_directory(input) ? 0 : static_cast<int64_t>(file_size_bytes(input));
   if (fs::is_directory(input)) {
     for (const auto& e : fs::recursive_directory_iterator(input)) {
       if (e.is_regular_file()) plan.input_bytes += static_cast<int64_t>(e.file_size());
     }
   }
-  const ModelConfig& mc = m.checkpoint.config;
+  plan.estimated_seconds.push_back(
+      {"load", plan.weights_read ? header_seconds : header_seconds + read_seconds_estimate(input, plan.input_bytes)});
+  const ModelConfig& mc = head.config;
 
   // Codecs and the exact payload sizes, then the whole file's size measured
   // on a file of that layout with zero payloads.
   Stage1File skeleton;
   skeleton.config = mc;
-  skeleton.tokenizer_kind = m.tokenizer->kind();
-  skeleton.tokenizer_bytes = m.tokenizer->to_bytes();
+  skeleton.tokenizer_kind = tokenizer->kind();
+  skeleton.tokenizer_bytes = tokenizer->to_bytes();
   skeleton.seedlm = seedlm;
   skeleton.bitnet = {true, bitnet.activation_bits, bitnet.per_row_scale, bitnet.scale_group, bitnet.input_norm};
   skeleton.training = {{"steps", 0}, {"tokens", 0}, {"seed", int64_t(train.seed)}};
-  for (const auto& [name, value] : model_state_dict(m.model)) {
+  for (const ParameterShape& shape : parameter_shapes(mc)) {
     PlannedTensor p;
-    p.name = name;
-    p.shape = value.sizes().vec();
-    p.codec = planned_codec(name, p.shape, is_projection_weight(name), config);
+    p.name = shape.name;
+    p.shape = shape.shape;
+    p.codec = planned_codec(p.name, p.shape, is_projection_weight(p.name), config);
     p.bytes = planned_payload_bytes(p.codec, p.shape, bitnet, fp16, seedlm);
-    if (p.codec == "seedlm") plan.seedlm_blocks += seedlm_block_count(value.numel(), seedlm);
-    plan.parameters += value.numel();
+    if (p.codec == "seedlm") plan.seedlm_blocks += seedlm_block_count(shape.numel(), seedlm);
+    plan.parameters += shape.numel();
     skeleton.tensors.push_back(zero_entry(p, bitnet, fp16));
     plan.tensors.push_back(std::move(p));
   }
@@ -116,53 +167,105 @@ Stage1Plan plan_stage1(const std::string& input, const std::string& output, cons
     plan.estimated_output_bytes = static_cast<int64_t>(file_size_bytes(probe));
     fs::remove_all(dir);
   }
+  skeleton.tensors.clear();
   plan.estimated_ratio = double(plan.input_bytes) / double(std::max<int64_t>(plan.estimated_output_bytes, 1));
 
-  // Evaluation time from one timed batch of the evaluation text.
   std::vector<std::string> docs = read_documents(resolve_eval_text(config));
   if (config.eval.max_docs > 0 && int64_t(docs.size()) > config.eval.max_docs) docs.resize(config.eval.max_docs);
-  const auto tokens = tokenize_documents(docs, *m.tokenizer, mc.max_seq_len);
+  const auto tokens = tokenize_documents(docs, *tokenizer, mc.max_seq_len);
   for (const auto& d : tokens) plan.eval_tokens += int64_t(d.size()) - 1;
-  std::vector<std::vector<int32_t>> sample(tokens.begin(), tokens.begin() + std::min<size_t>(tokens.size(), 40));
-  t0 = Clock::now();
-  const TextEvalResult probe_eval = evaluate_documents(m.model, sample);
-  const double eval_seconds = probe_eval.tokens > 0 ? since(t0) * double(plan.eval_tokens) / double(probe_eval.tokens) : 0.0;
-  plan.estimated_seconds.push_back({"baseline evaluation", eval_seconds});
 
-  // Fine-tuning: memory estimate, step count, and two timed micro-batches.
-  const bool fine_tune = train.max_steps > 0 || train.epochs > 0;
+  const bool blockwise = train.mode == "blockwise";
+  const bool fine_tune = train.max_steps > 0 || train.epochs > 0 || blockwise;
   const bool cuda = config.hardware.device == Device::kCuda;
-  plan.memory_device = cuda ? "cuda" : "cpu";
-  plan.memory = estimate_training_memory(mc, train, train.kd_weight > 0, cuda, cuda, cuda);
-  double train_seconds = 0;
+  int64_t windows = 0, stream_tokens = 0;
   if (fine_tune) {
-    TrainData data = load_train_data(resolve_train_text(config), "", *m.tokenizer, train, mc.max_seq_len,
+    TrainData data = load_train_data(resolve_train_text(config), "", *tokenizer, train, mc.max_seq_len,
                                      resolve_token_cache_dir(config.bitnet.token_cache_dir));
     // Sampled text (bitnet.synthetic_tokens) is not sampled in a dry run: its windows are estimated.
-    plan.train_steps = total_steps(train, data.windows + train.synthetic_tokens / train.seq_len);
-    plan.train_tokens = plan.train_steps * train.grad_accum * train.batch_size * train.seq_len;
-    Transformer student = build_model(mc, model_state_dict(m.model), input);
-    convert_to_bitnet(student, bitnet_options(train));
-    student->train();
-    Transformer teacher{nullptr};
-    if (train.kd_weight > 0) teacher = make_teacher(m.model);
-    auto windows = torch::randint(0, mc.vocab_size, {train.batch_size, train.seq_len + 1}, torch::kInt64);
-    auto micro = [&] {
-      auto loss = micro_batch_loss(student, teacher ? &teacher : nullptr, windows, train, false, false);
-      loss.loss.backward();
-    };
-    micro();  // warm-up
-    t0 = Clock::now();
-    for (int i = 0; i < 3; ++i) micro();
-    train_seconds = since(t0) / 3 * double(plan.train_steps * train.grad_accum);
+    windows = data.windows + train.synthetic_tokens / train.seq_len;
+    stream_tokens = int64_t(data.stream.size()) + train.synthetic_tokens;
+    if (blockwise) {
+      plan.train_steps = mc.n_layers * train.block_steps + train.e2e_steps;
+      plan.train_tokens = plan.train_steps * train.batch_size * train.seq_len;
+    } else {
+      plan.train_steps = total_steps(train, windows);
+      plan.train_tokens = plan.train_steps * train.grad_accum * train.batch_size * train.seq_len;
+    }
   }
+
+  // Memory: the fine-tuning terms (memory_estimate.h) and every phase's host
+  // and device peak (stage1_memory.h).
+  plan.memory_device = cuda ? "cuda" : "cpu";
+  plan.memory = estimate_training_memory(mc, train, train.kd_weight > 0, cuda, cuda, cuda);
+  Stage1MemoryInputs memory;
+  memory.model = mc;
+  memory.train = train;
+  memory.fine_tune = fine_tune;
+  memory.cuda = memory.bf16 = memory.activation_checkpointing = cuda;
+  memory.input_file_bytes = plan.input_bytes;
+  memory.train_tokens = stream_tokens;
+  memory.train_windows = windows;
+  memory.output_bytes = plan.estimated_output_bytes;
+  memory.eval_batch_tokens = std::min<int64_t>(TextEvalOptions().batch_tokens, std::max<int64_t>(plan.eval_tokens, 1));
+  plan.phases = estimate_stage1_memory(memory);
+
+  // Time: a small model is timed on a few batches of a model of its shape
+  // (random weights: the arithmetic is the same); a large one from its
+  // floating-point operations at this machine's measured matrix-multiply rate.
+  double eval_seconds = 0, train_seconds = 0;
+  if (plan.parameters <= kTimedSampleParameters) {
+    plan.timing = "timed on sample batches of a model of this shape";
+    Transformer model = plan.weights_read ? build_model(mc, head.tensors, input) : Transformer(mc);
+    head.tensors.clear();
+    model->eval();
+    std::vector<std::vector<int32_t>> sample(tokens.begin(), tokens.begin() + std::min<size_t>(tokens.size(), 40));
+    t0 = Clock::now();
+    const TextEvalResult probe_eval = evaluate_documents(model, sample);
+    eval_seconds = probe_eval.tokens > 0 ? since(t0) * double(plan.eval_tokens) / double(probe_eval.tokens) : 0.0;
+    if (fine_tune) {
+      Transformer student = build_model(mc, model_state_dict(model), input);
+      convert_to_bitnet(student, bitnet_options(train));
+      student->train();
+      Transformer teacher{nullptr};
+      if (train.kd_weight > 0) teacher = freeze_as_teacher(model);
+      auto batch = torch::randint(0, mc.vocab_size, {train.batch_size, train.seq_len + 1}, torch::kInt64);
+      auto micro = [&] {
+        auto loss = micro_batch_loss(student, teacher ? &teacher : nullptr, batch, train, false, false);
+        loss.loss.backward();
+      };
+      micro();  // warm-up
+      t0 = Clock::now();
+      for (int i = 0; i < 3; ++i) micro();
+      const double micro_batch = since(t0) / 3;
+      // A block's step runs one of n_layers blocks: about 1 / n_layers of a
+      // whole micro-batch, so a block-wise run costs about block_steps
+      // micro-batches, plus its end-to-end steps.
+      train_seconds = blockwise ? micro_batch * double(train.block_steps + train.e2e_steps)
+                                : micro_batch * double(plan.train_steps * train.grad_accum);
+    }
+  } else {
+    const double rate = measured_matmul_flops_per_second();
+    plan.timing = concat("from the operation count at this machine's measured fp32 matrix-multiply rate (",
+                         fixed(rate / 1e9, 1), " GFLOP/s): a lower bound");
+    const double p = double(plan.parameters);
+    eval_seconds = 2.0 * p * double(plan.eval_tokens) / rate;
+    // Forward and backward (6 P a token), and the teacher's forward (2 P);
+    // block-wise: each step runs one block (P / n_layers).
+    const double per_token = (6.0 + (train.kd_weight > 0 ? 2.0 : 0.0)) * p;
+    const double tokens_per_step = double(train.batch_size * train.seq_len);
+    train_seconds = blockwise ? per_token * tokens_per_step *
+                                    (double(train.block_steps) + double(train.e2e_steps)) / rate
+                              : per_token * double(plan.train_tokens) / rate;
+  }
+  plan.estimated_seconds.push_back({"baseline evaluation", eval_seconds});
   plan.estimated_seconds.push_back({"bitnet conversion and fine-tuning", train_seconds});
 
-  // Encoding: SeedLM blocks at the rate measured on a sample of the embeddings.
+  // Encoding: SeedLM blocks at the rate measured on a sample of normal values
+  // (the search costs the same whatever the values).
   double encode_seconds = 0;
   if (plan.seedlm_blocks > 0) {
-    auto w = m.model->model->embed_tokens->weight.detach().flatten().narrow(0, 0, std::min<int64_t>(
-        m.model->model->embed_tokens->weight.numel(), 512 * seedlm.C)).contiguous();
+    const torch::Tensor w = torch::randn({512 * int64_t(seedlm.C)}, torch::kFloat32);
     t0 = Clock::now();
     seedlm_encode(w.data_ptr<float>(), w.numel(), seedlm);
     const double per_block = since(t0) / double(seedlm_block_count(w.numel(), seedlm));
@@ -181,6 +284,17 @@ nlohmann::json plan_json(const Stage1Plan& p) {
   }
   nlohmann::json memory = nlohmann::json::object();
   for (const auto& [name, bytes] : p.memory.terms) memory[name] = bytes;
+  nlohmann::json phases = nlohmann::json::array();
+  for (const PhaseMemory& m : p.phases) {
+    nlohmann::json host = nlohmann::json::object(), device = nlohmann::json::object();
+    for (const auto& [name, bytes] : m.host.terms) host[name] = bytes;
+    for (const auto& [name, bytes] : m.device.terms) device[name] = bytes;
+    phases.push_back({{"phase", m.phase},
+                      {"host_bytes", m.host.total_bytes()},
+                      {"device_bytes", m.device.total_bytes()},
+                      {"host", host},
+                      {"device", device}});
+  }
   nlohmann::json seconds = nlohmann::json::object();
   for (const StageTiming& s : p.estimated_seconds) seconds[s.stage] = s.seconds;
   return {{"input", p.input},
@@ -198,6 +312,9 @@ nlohmann::json plan_json(const Stage1Plan& p) {
           {"eval_tokens", p.eval_tokens},
           {"seedlm_blocks", p.seedlm_blocks},
           {"estimated_seconds", seconds},
+          {"timing", p.timing},
+          {"weights_read", p.weights_read},
+          {"phases", phases},
           {"threads", p.threads}};
 }
 
@@ -216,13 +333,27 @@ std::string plan_markdown(const Stage1Plan& p) {
       << "x\n";
   out << "fine-tuning: " << p.train_steps << " steps, " << p.train_tokens << " tokens; memory (" << p.memory_device
       << ") " << p.memory.describe() << "\n";
+  out << (p.weights_read ? "(the format holds its config only in its tensors: the weights were read)\n"
+                         : "(from the checkpoint's headers: no weight was read)\n");
+  out << "\n| phase | host | device |\n|---|---|---|\n";
+  for (const PhaseMemory& m : p.phases) {
+    out << "| " << m.phase << " | " << format_bytes(m.host.total_bytes()) << " | "
+        << (m.device.terms.empty() ? std::string("-") : format_bytes(m.device.total_bytes())) << " |\n";
+  }
+  if (!p.phases.empty()) {
+    const PhaseMemory& h = host_peak(p.phases);
+    out << "\nhost peak: " << h.phase << ", " << h.host.describe() << "\n";
+    const PhaseMemory& d = device_peak(p.phases);
+    if (!d.device.terms.empty()) out << "device peak: " << d.phase << ", " << d.device.describe() << "\n";
+  }
   out << "\n| stage | estimated seconds |\n|---|---|\n";
   double total = 0;
   for (const auto& s : p.estimated_seconds) {
     out << "| " << s.stage << " | " << std::setprecision(1) << s.seconds << " |\n";
     total += s.seconds;
   }
-  out << "| total | " << std::setprecision(1) << total << " |\n\n(" << p.threads << " threads; nothing was written)\n";
+  out << "| total | " << std::setprecision(1) << total << " |\n\n(" << p.threads << " threads; times " << p.timing
+      << "; nothing was written)\n";
   return out.str();
 }
 

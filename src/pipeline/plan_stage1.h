@@ -1,9 +1,14 @@
-// --dry-run: what run_stage1 would do, without doing it. Loads the input,
-// decides every tensor's codec, measures the output size by writing a file
-// of the same layout with zero payloads (to a temporary folder, then
-// removed), estimates fine-tuning memory, and estimates each stage's time
-// from short timed samples (a few training micro-batches, a few hundred
-// SeedLM blocks, one evaluation batch).
+// --dry-run: what run_stage1 would do, without doing it. Reads the input's
+// headers (no weights for a llama2.c file or a Hugging Face folder: seconds
+// and megabytes whatever the model's size; a state dict holds its config only
+// in its tensors and is read), decides every tensor's codec, measures the
+// output size by writing a file of the same layout with zero payloads (to a
+// temporary folder, then removed), estimates the memory of every phase, host
+// and device (stage1_memory.h), and each stage's time: for a model up to
+// 50 M parameters from short timed samples on a model of its shape (a few
+// training micro-batches, one evaluation batch), for a larger one from its
+// operation count at the measured matrix-multiply rate; SeedLM from a few
+// hundred timed blocks.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -11,6 +16,7 @@
 #include <vector>
 
 #include "config/stage1_config.h"
+#include "pipeline/stage1_memory.h"
 #include "pipeline/stage1_report.h"
 #include "train/memory_estimate.h"
 
@@ -32,6 +38,9 @@ struct Stage1Plan {
   std::string memory_device;
   int64_t train_steps = 0, train_tokens = 0, eval_tokens = 0, seedlm_blocks = 0;
   std::vector<StageTiming> estimated_seconds;  // per stage
+  std::string timing;                          // how the times were estimated
+  std::vector<PhaseMemory> phases;             // host and device memory of each phase
+  bool weights_read = false;                   // the format needed its weights for its config
   int threads = 0;
 };
 

@@ -23,6 +23,7 @@
 #include "eval/text_eval.h"
 #include "io/model_loader.h"
 #include "pipeline/sharded_seedlm.h"
+#include "pipeline/stage1_memory.h"
 #include "pipeline/stage1_model.h"
 #include "pipeline/tensor_encoding.h"
 #include "runtime/threads.h"
@@ -31,6 +32,7 @@
 #include "telemetry/metrics_server.h"
 #include "telemetry/stage1_metrics.h"
 #include "train/bit_linear.h"
+#include "train/blockwise.h"
 #include "train/memory_estimate.h"
 #include "train/options_from_config.h"
 #include "train/synthetic_data.h"
@@ -172,15 +174,36 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   if (!fs::exists(input)) throw input_error("input '", input, "' does not exist");
   const Isa isa = isa_ceiling();  // a bad SEEDFORGE_ISA is a usage error
   TrainOptions train = train_options_from_config(config);
-  const bool fine_tune = train.max_steps > 0 || train.epochs > 0;
+  const bool blockwise = train.mode == "blockwise";
+  const bool fine_tune = train.max_steps > 0 || train.epochs > 0 || blockwise;
   // Expanded (and checked against the evaluation text) only when fine-tuning reads it.
   const std::vector<std::string> train_files = fine_tune ? resolve_train_text(config) : std::vector<std::string>{};
+  // The memory plan from the checkpoint's header where it has one (no weight
+  // read): a run that cannot fit stops here rather than after the load.
+  if (checkpoint_config_in_header(input)) {
+    Stage1MemoryInputs memory;
+    memory.model = read_checkpoint_header(input).config;
+    memory.train = train;
+    memory.fine_tune = fine_tune;
+    memory.cuda = config.hardware.device == Device::kCuda;
+    memory.bf16 = train.bf16 < 0 ? memory.cuda : train.bf16 == 1;
+    memory.activation_checkpointing =
+        train.activation_checkpointing < 0 ? memory.cuda : train.activation_checkpointing == 1;
+    memory.input_file_bytes = path_bytes(input);
+    memory.eval_batch_tokens = TextEvalOptions().batch_tokens;
+    check_stage1_memory_fits(estimate_stage1_memory(memory), memory.cuda, config.hardware.max_vram_gb,
+                             physical_memory_bytes(), "the memory plan of " + input);
+  }
   // Data parallel (WORLD_SIZE > 1, src/dist/): every rank runs the pipeline
   // through fine-tuning and encoding (each SeedLM search split across the
   // ranks, sharded_seedlm.h); rank 0 alone then writes the output, its
   // report, the log file and the metrics, the others log to
   // stage1_compression.rank-N.log and stop.
   const DistEnv dist = dist_env_from_environment();
+  if (blockwise && dist.distributed()) {
+    throw usage_error("bitnet.mode \"blockwise\" trains one block at a time in one process; data-parallel block-wise "
+                      "fine-tuning is not built: run it without --nproc / WORLD_SIZE");
+  }
   const bool writer = dist.writes_outputs();
   train.world_size = dist.world_size;
   // One run per output at a time, held until this function returns; refused
@@ -351,7 +374,8 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   };
   stages.run("bitnet conversion and fine-tuning", [&] {
     convert_to_bitnet(student, bitnet_options(train));
-    student->to(device);
+    // Block-wise moves one block at a time to the device (blockwise.h).
+    if (!blockwise) student->to(device);
     if (!fine_tune) {
       log_info("fine-tuning disabled (epochs = max_steps = 0): plain ternary rounding");
       return;
@@ -362,7 +386,8 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
                     data.token_cache.empty() ? std::string() : "; token cache: " + data.token_cache));
     add_synthetic_documents(data, original.model, tokenizer, train, [](const std::string& line) { log_info(line); });
     std::unique_ptr<Transformer> teacher;
-    if (train.kd_weight > 0) teacher = std::make_unique<Transformer>(make_teacher(original.model));
+    // The original itself: nothing changes it after this (no copy, 4 bytes a parameter saved).
+    if (train.kd_weight > 0) teacher = std::make_unique<Transformer>(freeze_as_teacher(original.model));
     FinetuneHooks hooks;
     hooks.log = [](const std::string& line) { log_info(line); };
     bool frozen = false;  // once frozen, later steps have nothing to check
@@ -399,8 +424,49 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
       log_info(concat("validation at step ", v.step, ": top-1 ", fixed(v.top1, 5), ", perplexity ", fixed(v.perplexity, 4)));
     };
     hooks.stop_requested = [] { return interrupt_signal() != 0; };
+    TrainOptions end_to_end = train;
+    if (blockwise) {
+      BlockwiseHooks block_hooks;
+      block_hooks.log = [](const std::string& line) { log_info(line); };
+      block_hooks.stop_requested = [] { return interrupt_signal() != 0; };
+      block_hooks.on_block = [&](const BlockReport& b) { metrics.set_gauge(stage1_metric::kLoss, b.trained_mse); };
+      const BlockwiseResult blocks = train_blockwise(student, original.model, data, train, block_hooks);
+      if (blocks.stopped_after >= 0) {
+        const int sig = interrupt_signal();
+        const std::string message =
+            blocks.checkpoint_path.empty()
+                ? concat("stopped by ", signal_name(sig), " after block ", blocks.stopped_after, " of ",
+                         model_config.n_layers, "; no checkpoint was written; nothing was written under '", output, "'")
+                : concat("stopped by ", signal_name(sig), " after block ", blocks.stopped_after, " of ",
+                         model_config.n_layers, "; checkpoint written to '", blocks.checkpoint_path,
+                         "'; nothing was written under '", output,
+                         "'; rerun the same command with --resume to continue from there");
+        log_warn(message);
+        throw InterruptedError(sig, message);
+      }
+      report.train_steps = int64_t(blocks.blocks.size()) * train.block_steps;
+      report.train_tokens = blocks.train_tokens;
+      report.train_seconds = blocks.seconds;
+      report.train_tokens_per_second = blocks.seconds > 0 ? double(blocks.train_tokens) / blocks.seconds : 0.0;
+      report.final_loss = blocks.blocks.empty() ? 0.0 : blocks.blocks.back().trained_mse;
+      if (train.e2e_steps == 0) return;
+      // The end-to-end phase: the trits stay as the blocks left them (the
+      // projection weights are frozen, lambda 1 throughout); the norms and
+      // the float matrices (until SeedLM freezes them) train on the
+      // cross-entropy and distillation loss.
+      for (auto& item : student->named_parameters()) {
+        item.value().set_requires_grad(!is_projection_weight(item.key()) && pre_encoded.count(item.key()) == 0);
+      }
+      end_to_end.max_steps = train.e2e_steps;
+      end_to_end.epochs = 0;
+      end_to_end.warmup_fraction = 0.0;
+      // A run stopped during the blocks has no end-to-end checkpoint yet.
+      end_to_end.resume = train.resume && fs::is_regular_file(checkpoint_file(train.checkpoint_dir));
+      student->to(device);
+      log_info(concat("end-to-end phase: ", train.e2e_steps, " steps on the norms and float matrices, trits fixed"));
+    }
     const FinetuneResult result =
-        finetune_bitnet(student, teacher ? teacher.get() : nullptr, data, train, hooks, group.get());
+        finetune_bitnet(student, teacher ? teacher.get() : nullptr, data, end_to_end, hooks, group.get());
     if (result.stopped_at > 0) {
       const int sig = interrupt_signal();
       const std::string message =
@@ -413,10 +479,10 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
       log_warn(message);
       throw InterruptedError(sig, message);
     }
-    report.train_steps = result.total_steps;
-    report.train_tokens = result.train_tokens;
-    report.train_seconds = result.train_seconds;
-    report.train_tokens_per_second = result.tokens_per_second;
+    report.train_steps += result.total_steps;
+    report.train_tokens += result.train_tokens;
+    report.train_seconds += result.train_seconds;
+    report.train_tokens_per_second = report.train_seconds > 0 ? double(report.train_tokens) / report.train_seconds : 0.0;
     report.final_loss = result.losses.empty() ? 0.0 : result.losses.back();
     if (group) {
       const AllReduceStats& a = result.all_reduce;

@@ -44,6 +44,17 @@ std::string format_bytes(double bytes) {
   return buffer;
 }
 
+double layer_activation_bytes(const ModelConfig& c, const TrainOptions& o, bool bf16) {
+  const double tokens = double(o.batch_size) * double(o.seq_len);
+  const double ckv = double(c.n_kv_heads * c.head_dim());
+  // One layer's saved tensors per token, in elements (see the header).
+  const double layer = 20.0 * double(c.dim) + 4.0 * ckv + 5.0 * double(c.hidden_dim) +
+                       4.0 * double(c.n_heads) * double(o.seq_len);
+  return tokens * layer * (bf16 ? 2.0 : 4.0);
+}
+
+double runtime_bytes(bool on_cuda) { return on_cuda ? 0.5 * kGiB : 0.0; }
+
 MemoryEstimate estimate_training_memory(const ModelConfig& c, const TrainOptions& o, bool with_teacher, bool on_cuda,
                                         bool bf16, bool activation_checkpointing) {
   MemoryEstimate e;
@@ -51,11 +62,7 @@ MemoryEstimate estimate_training_memory(const ModelConfig& c, const TrainOptions
   const double p = double(e.parameters);
   const double tokens = double(o.batch_size) * double(o.seq_len);
   const double element = bf16 ? 2.0 : 4.0;
-  const double ckv = double(c.n_kv_heads * c.head_dim());
-  // One layer's saved tensors per token, in elements (see the header).
-  const double layer = 20.0 * double(c.dim) + 4.0 * ckv + 5.0 * double(c.hidden_dim) +
-                       4.0 * double(c.n_heads) * double(o.seq_len);
-  const double layer_bytes = tokens * layer * element;
+  const double layer_bytes = layer_activation_bytes(c, o, bf16);
   const double kept = activation_checkpointing
                           ? double(c.n_layers) * tokens * double(c.dim) * element + layer_bytes
                           : double(c.n_layers) * layer_bytes;
@@ -65,7 +72,7 @@ MemoryEstimate estimate_training_memory(const ModelConfig& c, const TrainOptions
              {"optimizer", 8.0 * p},
              {"teacher", with_teacher ? 4.0 * p : 0.0},
              {"activations", kept + logits + tokens * double(c.dim) * element},
-             {"runtime", on_cuda ? 0.5 * kGiB : 0.0}};
+             {"runtime", runtime_bytes(on_cuda)}};
   return e;
 }
 

@@ -42,6 +42,12 @@ struct MemoryEstimate {
   std::string describe() const;
 };
 
+// What backward keeps of one layer for one micro-batch (the activations
+// term's per-layer part, see above).
+double layer_activation_bytes(const ModelConfig& config, const TrainOptions& options, bool bf16);
+// The runtime term: 0.5 GiB on CUDA, 0 on the CPU.
+double runtime_bytes(bool on_cuda);
+
 MemoryEstimate estimate_training_memory(const ModelConfig& config, const TrainOptions& options, bool with_teacher,
                                         bool on_cuda, bool bf16, bool activation_checkpointing);
 

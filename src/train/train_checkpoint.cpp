@@ -37,7 +37,7 @@ torch::Tensor read_tensor(torch::serialize::InputArchive& archive, const std::st
 
 std::string checkpoint_file(const std::string& dir) { return (std::filesystem::path(dir) / "bitnet_checkpoint.pt").string(); }
 
-void save_train_checkpoint(const std::string& path, const TrainCheckpoint& c, torch::optim::Optimizer& optimizer) {
+void save_train_checkpoint(const std::string& path, const TrainCheckpoint& c, torch::optim::Optimizer* optimizer) {
   torch::serialize::OutputArchive archive;
   archive.write("format", c10::IValue(std::string(kCheckpointFormat)));
   archive.write("version", c10::IValue(kCheckpointVersion));
@@ -58,9 +58,11 @@ void save_train_checkpoint(const std::string& path, const TrainCheckpoint& c, to
   archive.write("world_size", c10::IValue(c.world_size));
   // The nested archive shares the outer one's compilation unit, as libtorch's
   // own nested archives do (an archive of its own is not what torch::save makes).
-  torch::serialize::OutputArchive optimizer_archive(archive.compilation_unit());
-  optimizer.save(optimizer_archive);
-  archive.write("optimizer", optimizer_archive);
+  if (optimizer != nullptr) {
+    torch::serialize::OutputArchive optimizer_archive(archive.compilation_unit());
+    optimizer->save(optimizer_archive);
+    archive.write("optimizer", optimizer_archive);
+  }
 
   check_output_path_writable(path);
   const std::string tmp = temporary_path_for(path);

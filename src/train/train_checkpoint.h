@@ -45,8 +45,10 @@ struct TrainCheckpoint {
 // <dir>/bitnet_checkpoint.pt
 std::string checkpoint_file(const std::string& dir);
 
+// Atomic (temporary name + rename). optimizer null: none saved (the
+// block-wise trainer's checkpoints, taken between blocks, have none).
 void save_train_checkpoint(const std::string& path, const TrainCheckpoint& checkpoint,
-                           torch::optim::Optimizer& optimizer);
+                           torch::optim::Optimizer* optimizer);
 // Reads and validates every key (input_error naming the path and key); loads
 // the optimizer state into `optimizer` when it is not null.
 TrainCheckpoint load_train_checkpoint(const std::string& path, torch::optim::Optimizer* optimizer);

@@ -166,6 +166,21 @@ torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, c
   return torch::bmm(probs, v);
 }
 
+torch::Tensor training_layer_forward(Transformer& model, int64_t layer, const torch::Tensor& x, bool attention_kernel) {
+  TORCH_CHECK(x.dim() == 3, "training_layer_forward: x must be [B, T, C], got ", x.sizes());
+  const ModelConfig& config = model->config();
+  const int64_t t = x.size(1);
+  TORCH_CHECK(t <= config.max_seq_len, "training_layer_forward: ", t, " positions exceed max_seq_len ", config.max_seq_len);
+  TORCH_CHECK(layer >= 0 && layer < config.n_layers, "training_layer_forward: no layer ", layer);
+  auto buffers = model->named_buffers(/*recurse=*/false);
+  // The tables follow x: the block-wise trainer moves one block, not the model, to the GPU.
+  const torch::Tensor cos = buffers["rope_cos"].narrow(0, 0, t).to(x.device());
+  const torch::Tensor sin = buffers["rope_sin"].narrow(0, 0, t).to(x.device());
+  const torch::Tensor bias = causal_bias(t, config.n_heads / config.n_kv_heads, x.options());
+  auto* block = model->model->layers[static_cast<size_t>(layer)]->as<DecoderLayerImpl>();
+  return layer_forward(*block, x, cos, sin, bias, attention_kernel);
+}
+
 torch::Tensor training_logits(Transformer& model, const torch::Tensor& tokens, bool bf16, bool activation_checkpointing,
                               bool attention_kernel) {
   TORCH_CHECK(tokens.dim() == 2, "training_logits: tokens must be [B, T], got ", tokens.sizes());

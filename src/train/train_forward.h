@@ -27,6 +27,13 @@ namespace seedforge {
 torch::Tensor training_logits(Transformer& model, const torch::Tensor& tokens, bool bf16, bool activation_checkpointing,
                               bool attention_kernel = true);
 
+// One decoder layer of `model` as training_logits runs it (fused attention,
+// no checkpointing): x [B, T, C] (positions 0..T-1, T <= max_seq_len, the
+// dtype of the residual stream) -> [B, T, C]. The block-wise trainer's
+// forward (blockwise.h).
+torch::Tensor training_layer_forward(Transformer& model, int64_t layer, const torch::Tensor& x,
+                                     bool attention_kernel = true);
+
 // Causal attention of stacked query groups: q [N, R, D] (row r at position
 // r % T), k, v [N, T, D], bias = additive causal mask [R, T] -> [N, R, D].
 // With use_kernel on an fp32 CPU tensor and an AVX2 CPU: the kernel of

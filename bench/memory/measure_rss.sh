@@ -1,0 +1,96 @@
+#!/bin/bash
+# The memory plan against a measured run: a random-weight Llama-family model
+# (made here as a bf16 safetensors Hugging Face folder, dimensions as given,
+# vocabulary 32,000, so nothing large is committed) goes through
+# `stage1 --dry-run --json` and then a real `stage1` run of a few fine-tuning
+# steps on this CPU. Prints the plan's host peak (phase and terms), the
+# measured peak RSS (/usr/bin/time's maximum resident set), their ratio, and
+# the run's stage times. A benchmark figure, not a test.
+#
+#   bench/memory/measure_rss.sh BUILD_DIR [DIM HIDDEN LAYERS HEADS KV_HEADS] [STEPS]
+# Default: 768 2048 12 12 4 (about 110 M parameters), 4 steps.
+set -euo pipefail
+build=${1:?usage: measure_rss.sh BUILD_DIR [DIM HIDDEN LAYERS HEADS KV_HEADS] [STEPS]}
+dim=${2:-768}; hidden=${3:-2048}; layers=${4:-12}; heads=${5:-12}; kv=${6:-4}; steps=${7:-4}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+export SEEDFORGE_DATA=${SEEDFORGE_DATA:-$root/../shared/data}
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+stage1=$build/tools/stage1/stage1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+/usr/bin/python3 - "$work/model" "$dim" "$hidden" "$layers" "$heads" "$kv" "$SEEDFORGE_DATA" <<'PY'
+import json, os, sys
+import torch
+folder, dim, hidden, layers, heads, kv, data = sys.argv[1], *map(int, sys.argv[2:7]), sys.argv[7]
+vocab, d = 32000, dim // heads
+os.makedirs(folder)
+json.dump({"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": dim,
+           "intermediate_size": hidden, "num_hidden_layers": layers, "num_attention_heads": heads,
+           "num_key_value_heads": kv, "vocab_size": vocab, "max_position_embeddings": 2048,
+           "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": False},
+          open(os.path.join(folder, "config.json"), "w"))
+os.symlink(os.path.join(data, "tokenizers", "llama2", "tokenizer.model"), os.path.join(folder, "tokenizer.model"))
+shapes = [("model.embed_tokens.weight", [vocab, dim])]
+for i in range(layers):
+    p = "model.layers.%d." % i
+    shapes += [(p + "self_attn.q_proj.weight", [heads * d, dim]), (p + "self_attn.k_proj.weight", [kv * d, dim]),
+               (p + "self_attn.v_proj.weight", [kv * d, dim]), (p + "self_attn.o_proj.weight", [dim, heads * d]),
+               (p + "mlp.gate_proj.weight", [hidden, dim]), (p + "mlp.up_proj.weight", [hidden, dim]),
+               (p + "mlp.down_proj.weight", [dim, hidden]), (p + "input_layernorm.weight", [dim]),
+               (p + "post_attention_layernorm.weight", [dim])]
+shapes += [("model.norm.weight", [dim]), ("lm_head.weight", [vocab, dim])]
+torch.manual_seed(0)
+header, offset = {}, 0
+for name, shape in shapes:
+    n = 2
+    for s in shape:
+        n *= s
+    header[name] = {"dtype": "BF16", "shape": shape, "data_offsets": [offset, offset + n]}
+    offset += n
+text = json.dumps(header).encode()
+text += b" " * (-len(text) % 8)
+with open(os.path.join(folder, "model.safetensors"), "wb") as out:
+    out.write(len(text).to_bytes(8, "little"))
+    out.write(text)
+    for name, shape in shapes:
+        t = torch.ones(shape) if name.endswith("norm.weight") else torch.randn(shape) * 0.02
+        out.write(t.to(torch.bfloat16).view(torch.int16).numpy().tobytes())
+PY
+
+cat > "$work/config.json" <<JSON
+{"bitnet": {"max_steps": $steps, "batch_size": 2, "seq_len": 128, "kd_weight": 0.5, "teacher_top_k": 32,
+            "train_text": ["text/tinystories/train.txt"], "checkpoint_every": 0, "checkpoint_dir": "$work/ckpt"},
+ "encoding": {"float": "int8"},
+ "eval": {"max_docs": 20},
+ "hardware": {"threads": $(nproc)}}
+JSON
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GB"
+echo "model: dim $dim, hidden $hidden, $layers layers, $heads/$kv heads, vocabulary 32000, bf16 safetensors $(du -m "$work/model/model.safetensors" | cut -f1) MB"
+/usr/bin/time -f "%e s wall, %M KB peak RSS (dry run)" "$stage1" --input "$work/model" --output "$work/out.stage1.pt" \
+  --config "$work/config.json" --dry-run --json > "$work/plan.json" 2> "$work/plan.err" || { cat "$work/plan.err"; exit 1; }
+tail -1 "$work/plan.err"
+/usr/bin/time -f "%M" -o "$work/rss" "$stage1" --input "$work/model" --output "$work/out.stage1.pt" \
+  --config "$work/config.json" > "$work/run.out" 2> "$work/run.err" || { code=$?; [ $code -eq 3 ] || { tail -20 "$work/run.err"; exit 1; }; }
+/usr/bin/python3 - "$work/plan.json" "$work/rss" "$work/out.stage1.pt.report.json" <<'PY'
+import json, sys
+plan = json.load(open(sys.argv[1]))
+rss = int(open(sys.argv[2]).read().split()[-1]) * 1024
+report = json.load(open(sys.argv[3]))
+gib = 2 ** 30
+print("parameters %d" % plan["parameters"])
+print("| phase | planned host |")
+print("|---|---:|")
+for p in plan["phases"]:
+    print("| %s | %.2f GB |" % (p["phase"], p["host_bytes"] / gib))
+peak = max(plan["phases"], key=lambda p: p["host_bytes"])
+print("planned host peak: %s %.2f GB (%s)" % (peak["phase"], peak["host_bytes"] / gib,
+      ", ".join("%s %.2f" % (k, v / gib) for k, v in peak["host"].items())))
+print("measured peak RSS: %.2f GB; measured / planned = %.2f" % (rss / gib, rss / peak["host_bytes"]))
+stages = report.get("stages", [])
+print("stages: " + ", ".join("%s %.1f s" % (s["stage"], s["seconds"]) for s in stages))
+t = report.get("train", {})
+if t:
+    print("fine-tuning: %s tokens/s" % t.get("tokens_per_second"))
+PY

@@ -1,0 +1,179 @@
+// Phase-by-phase memory of a Stage-1 run (see stage1_memory.h).
+#include "pipeline/stage1_memory.h"
+
+#include <algorithm>
+
+#include "common/error.h"
+#include "train/teacher_targets.h"
+
+namespace seedforge {
+
+namespace {
+
+// One evaluation forward of `tokens` tokens without autograd: the fp32 logits
+// and their log-softmax (2 V a token) and the widest layer intermediates
+// alive at once (SwiGLU's three F-wide tensors, a few C-wide ones, one head's
+// scores at a time over the window).
+double eval_batch_bytes(const ModelConfig& c, int64_t tokens) {
+  const double per_token = 2.0 * double(c.vocab_size) + 3.0 * double(c.hidden_dim) + 6.0 * double(c.dim) +
+                           double(c.n_heads) * double(c.max_seq_len);
+  return 4.0 * double(tokens) * per_token;
+}
+
+const PhaseMemory& peak(const std::vector<PhaseMemory>& phases, bool device) {
+  size_t best = 0;
+  for (size_t i = 1; i < phases.size(); ++i) {
+    const auto& a = device ? phases[i].device : phases[i].host;
+    const auto& b = device ? phases[best].device : phases[best].host;
+    if (a.total_bytes() > b.total_bytes()) best = i;
+  }
+  return phases.at(best);
+}
+
+}  // namespace
+
+std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
+  const ModelConfig& c = in.model;
+  const double p = double(parameter_count(c));
+  const double weights = 4.0 * p;  // one fp32 copy of the model
+  const double eval = eval_batch_bytes(c, in.eval_batch_tokens);
+  const bool teacher = in.train.kd_weight > 0.0;
+  std::vector<PhaseMemory> out;
+
+  PhaseMemory load{"load", {}, {}};
+  load.host.parameters = load.device.parameters = int64_t(p);
+  load.host.terms = {{"weights as read", weights}, {"model", weights}, {"input file", double(in.input_file_bytes)}};
+  out.push_back(load);
+
+  PhaseMemory baseline{"baseline evaluation", {}, {}};
+  if (in.cuda) {
+    baseline.host.terms = {{"original", 0.0}};
+    baseline.device.terms = {{"original", weights}, {"evaluation batch", eval}, {"runtime", 0.5 * 1024.0 * 1024.0 * 1024.0}};
+  } else {
+    baseline.host.terms = {{"original", weights}, {"evaluation batch", eval}};
+  }
+  out.push_back(baseline);
+
+  const double stream = 12.0 * double(in.train_tokens);  // int32 tokens + their int64 tensor
+  if (in.fine_tune && in.train.mode == "blockwise") {
+    // One block trains at a time (blockwise.h): its student copy with
+    // gradients and AdamW (16 bytes a parameter), the original's block for
+    // the targets, one block's activations, a batch of inputs and targets;
+    // the calibration inputs and targets of all N windows stay on the host.
+    const double block_params = double(parameter_count(c) - c.vocab_size * c.dim * (c.tie_embeddings ? 1 : 2) - c.dim) /
+                                double(std::max<int64_t>(c.n_layers, 1));
+    const double element = in.bf16 ? 2.0 : 4.0;
+    const double windows = double(std::min(in.train.block_windows, std::max<int64_t>(in.train_windows, 1)));
+    const double calibration = 2.0 * windows * double(in.train.seq_len) * double(c.dim) * element;
+    const double batch = 2.0 * double(in.train.batch_size * in.train.seq_len * c.dim) * element;
+    std::vector<std::pair<std::string, double>> block = {
+        {"student block (weights, gradients, AdamW)", 16.0 * block_params},
+        {"original block", 4.0 * block_params},
+        {"block activations", layer_activation_bytes(c, in.train, in.bf16)},
+        {"input and target batch", batch}};
+    PhaseMemory bw{"block-wise fine-tuning", {}, {}};
+    bw.host.terms = {{"original", weights}, {"student", weights}, {"calibration inputs and targets", calibration},
+                     {"token stream", stream}};
+    if (in.cuda) {
+      bw.device.terms = block;
+      bw.device.terms.emplace_back("runtime", runtime_bytes(true));
+    } else {
+      for (const auto& term : block) {
+        if (term.first != "original block") bw.host.terms.push_back(term);  // the host's original is used in place
+      }
+    }
+    out.push_back(bw);
+    if (in.train.e2e_steps > 0) {
+      // The norms (and float matrices) train, the projections are frozen:
+      // the whole model's forward and backward through the activations, but
+      // gradients and AdamW for the small parameters only.
+      const double small = p - double(in.model.n_layers) * (block_params - 2.0 * double(c.dim));
+      const MemoryEstimate whole = estimate_training_memory(c, in.train, teacher, in.cuda, in.bf16, in.activation_checkpointing);
+      double activations = 0.0;
+      for (const auto& [name, bytes] : whole.terms) {
+        if (name == "activations") activations = bytes;
+      }
+      PhaseMemory e2e{"end-to-end phase", {}, {}};
+      std::vector<std::pair<std::string, double>> terms = {{"student", weights},
+                                                           {"gradients and AdamW of norms and float matrices", 12.0 * small},
+                                                           {"teacher", teacher ? weights : 0.0},
+                                                           {"activations", activations}};
+      if (in.cuda) {
+        e2e.device.terms = terms;
+        e2e.device.terms.emplace_back("runtime", runtime_bytes(true));
+        e2e.host.terms = {{"token stream", stream}};
+      } else {
+        e2e.host.terms = terms;  // the teacher is the original
+        e2e.host.terms.emplace_back("token stream", stream);
+      }
+      out.push_back(e2e);
+    }
+  } else if (in.fine_tune) {
+    const MemoryEstimate training =
+        estimate_training_memory(c, in.train, teacher, in.cuda, in.bf16, in.activation_checkpointing);
+    PhaseMemory ft{"fine-tuning", {}, {}};
+    double cache = 0.0;
+    if (teacher && !in.cuda && in.train.teacher_cache_mb > 0) {
+      const double per_window =
+          TeacherTargetCache::window_bytes(in.train.seq_len, c.vocab_size, in.train.teacher_top_k);
+      cache = std::min(double(in.train.teacher_cache_mb) * 1024.0 * 1024.0, per_window * double(in.train_windows));
+    }
+    if (in.cuda) {
+      ft.device = training;
+      // Until they move to the device the host holds the original and the student.
+      ft.host.terms = {{"original and student before the move", 2.0 * weights}, {"token stream", stream}};
+    } else {
+      // The original is the distillation teacher (not copied); the training
+      // terms' own "teacher" entry is that same model.
+      ft.host.terms = {{"original", weights}};
+      for (const auto& [name, bytes] : training.terms) {
+        if (name != "teacher") ft.host.terms.emplace_back(name == "weights" ? "student" : name, bytes);
+      }
+      ft.host.terms.emplace_back("teacher cache", cache);
+      ft.host.terms.emplace_back("token stream", stream);
+    }
+    out.push_back(ft);
+  }
+
+  PhaseMemory encoding{"encoding", {}, {}};
+  encoding.host.terms = {{"original", weights}, {"student", weights}, {"output", double(in.output_bytes)}};
+  out.push_back(encoding);
+
+  PhaseMemory reload{"reload and evaluate", {}, {}};
+  if (in.cuda) {
+    reload.host.terms = {{"original", weights}, {"student", weights}, {"output", double(in.output_bytes)}};
+    reload.device.terms = {{"decoded model", weights}, {"evaluation batch", eval}, {"runtime", 0.5 * 1024.0 * 1024.0 * 1024.0}};
+  } else {
+    reload.host.terms = {{"original", weights},
+                         {"student", weights},
+                         {"decoded model", weights},
+                         {"output", double(in.output_bytes)},
+                         {"evaluation batch", eval}};
+  }
+  out.push_back(reload);
+  for (auto& phase : out) phase.host.parameters = phase.device.parameters = int64_t(p);
+  return out;
+}
+
+void check_stage1_memory_fits(const std::vector<PhaseMemory>& phases, bool cuda, double max_vram_gb,
+                              int64_t physical_bytes, const std::string& where) {
+  if (cuda) {
+    const PhaseMemory& d = device_peak(phases);
+    check_memory_fits(d.device, max_vram_gb, where + " (" + d.phase + ", on the GPU)");
+  }
+  const PhaseMemory& h = host_peak(phases);
+  if (physical_bytes > 0 && h.host.total_bytes() > double(physical_bytes)) {
+    const auto [name, bytes] = h.host.largest();
+    throw usage_error(where, ": the ", h.phase, " phase needs an estimated ", format_bytes(h.host.total_bytes()),
+                      " of host memory, more than this machine's ", format_bytes(double(physical_bytes)),
+                      "; the largest term is ", name, " (", format_bytes(bytes), "): ",
+                      cuda ? "the model is too large for this machine's memory"
+                           : "fine-tune on a GPU (hardware.device \"cuda\") or on a machine with more memory",
+                      " [", h.host.describe(), "]");
+  }
+}
+
+const PhaseMemory& host_peak(const std::vector<PhaseMemory>& phases) { return peak(phases, false); }
+const PhaseMemory& device_peak(const std::vector<PhaseMemory>& phases) { return peak(phases, true); }
+
+}  // namespace seedforge

@@ -1,0 +1,157 @@
+// The memory plan: a dry run of a 1.1B-parameter Hugging Face folder reads
+// its headers only (the test's safetensors file is sparse: its 2.2 GB of
+// weights take no disk and were never written, so any read of them would
+// see zeros and any copy of them would show in the resident set), and a run
+// that cannot fit is refused before any work, naming the largest term.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "eval/peak_memory.h"
+#include "model/parameter_shapes.h"
+#include "pipeline/plan_stage1.h"
+#include "pipeline/run_stage1.h"
+#include "pipeline_test_util.h"
+#include "test_util.h"
+
+using namespace seedforge;
+namespace fs = std::filesystem;
+
+namespace {
+
+// TinyLlama-1.1B's public dimensions.
+ModelConfig tinyllama_shape() {
+  ModelConfig c;
+  c.dim = 2048;
+  c.hidden_dim = 5632;
+  c.n_layers = 22;
+  c.n_heads = 32;
+  c.n_kv_heads = 4;
+  c.vocab_size = 32000;
+  c.max_seq_len = 2048;
+  c.tie_embeddings = false;
+  return c;
+}
+
+// config.json, the llama2 tokenizer, and model.safetensors whose header
+// lists every tensor in bf16 and whose data section is a hole.
+void write_sparse_hf_folder(const std::string& dir, const ModelConfig& c) {
+  fs::create_directories(dir);
+  nlohmann::json config = {{"architectures", {"LlamaForCausalLM"}},
+                           {"model_type", "llama"},
+                           {"hidden_size", c.dim},
+                           {"intermediate_size", c.hidden_dim},
+                           {"num_hidden_layers", c.n_layers},
+                           {"num_attention_heads", c.n_heads},
+                           {"num_key_value_heads", c.n_kv_heads},
+                           {"vocab_size", c.vocab_size},
+                           {"max_position_embeddings", c.max_seq_len},
+                           {"rms_norm_eps", 1e-5},
+                           {"rope_theta", 10000.0},
+                           {"tie_word_embeddings", c.tie_embeddings}};
+  std::ofstream(dir + "/config.json") << config.dump(2);
+  fs::copy_file(data_path("tokenizers/llama2/tokenizer.model"), dir + "/tokenizer.model");
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  uint64_t offset = 0;
+  for (const ParameterShape& p : parameter_shapes(c)) {
+    const uint64_t bytes = uint64_t(p.numel()) * 2;
+    header[p.name] = {{"dtype", "BF16"}, {"shape", p.shape}, {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+  }
+  std::string text = header.dump();
+  while (text.size() % 8 != 0) text += ' ';
+  const std::string path = dir + "/model.safetensors";
+  {
+    std::ofstream out(path, std::ios::binary);
+    const uint64_t n = text.size();
+    out.write(reinterpret_cast<const char*>(&n), 8);
+    out << text;
+  }
+  ASSERT_EQ(::truncate(path.c_str(), off_t(8 + text.size() + offset)), 0);
+}
+
+}  // namespace
+
+TEST(MemoryPlan, DryRunOfA1BModelReadsHeadersOnly) {
+  test::TempDir dir;
+  const ModelConfig shape = tinyllama_shape();
+  write_sparse_hf_folder(dir.file("tinyllama"), shape);
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
+  Stage1Config config = test::tiny_config(4);
+  config.eval.max_docs = 4;
+  const int64_t rss_before = current_rss_bytes();
+  reset_peak_rss();
+  const Stage1Plan plan = plan_stage1(dir.file("tinyllama"), dir.file("never.stage1.pt"), config);
+  const int64_t growth = peak_rss_bytes() - rss_before;
+  EXPECT_FALSE(plan.weights_read);
+  EXPECT_EQ(plan.parameters, parameter_count(shape));
+  EXPECT_GT(plan.parameters, 1'000'000'000);
+  // One fp32 copy of the weights would be 4.4 GB. What the plan holds: the
+  // zero-payload layout it writes to measure the file (about 0.3 GB for
+  // 1.1 B ternary weights) and the tokenized text.
+  EXPECT_LT(growth, int64_t(1) << 30) << "peak RSS grew by " << growth << " bytes";
+  EXPECT_FALSE(fs::exists(dir.file("never.stage1.pt")));
+  EXPECT_NE(plan.timing.find("operation count"), std::string::npos) << plan.timing;
+  // Every phase has a host figure; the fine-tuning one holds the original,
+  // the student, the gradients and AdamW's moments: 20 bytes a parameter.
+  ASSERT_EQ(plan.phases.size(), 5u);
+  const PhaseMemory& ft = plan.phases[2];
+  EXPECT_EQ(ft.phase, "fine-tuning");
+  EXPECT_GE(ft.host.total_bytes(), 20.0 * double(plan.parameters));
+  EXPECT_EQ(host_peak(plan.phases).phase, "fine-tuning");
+  const std::string markdown = plan_markdown(plan);
+  EXPECT_NE(markdown.find("no weight was read"), std::string::npos) << markdown;
+  EXPECT_NE(markdown.find("| fine-tuning | "), std::string::npos) << markdown;
+}
+
+TEST(MemoryPlan, ARunThatCannotFitIsRefusedBeforeAnyWork) {
+  test::TempDir dir;
+  write_sparse_hf_folder(dir.file("tinyllama"), tinyllama_shape());
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
+  Stage1Config config = test::tiny_config(4);
+  config.hardware.device = Device::kCuda;  // refused on the plan, before CUDA is looked for
+  config.hardware.max_vram_gb = 16;
+  const std::string output = dir.file("m.stage1.pt");
+  try {
+    run_stage1(dir.file("tinyllama"), output, config);
+    FAIL() << "a 1.1B end-to-end fine-tuning (about 22 GB on the GPU) was not refused at 16 GB";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(e.kind(), ErrorKind::kUsage) << what;
+    EXPECT_NE(what.find("exceeds hardware.max_vram_gb = 16 GB"), std::string::npos) << what;
+    EXPECT_NE(what.find("the largest term is optimizer"), std::string::npos) << what;
+    EXPECT_NE(what.find("fine-tuning"), std::string::npos) << what;
+  }
+  EXPECT_FALSE(fs::exists(output));
+  EXPECT_FALSE(fs::exists(dir.file("stage1_compression.log"))) << "refused before the log was opened";
+}
+
+TEST(MemoryPlan, BlockwiseFitsA1BModelOn16GBWhereEndToEndDoesNot) {
+  test::TempDir dir;
+  write_sparse_hf_folder(dir.file("tinyllama"), tinyllama_shape());
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
+  Stage1Config config = test::tiny_config(4);
+  config.eval.max_docs = 4;
+  config.hardware.device = Device::kCuda;
+  config.bitnet.seq_len = 512;
+  config.bitnet.batch_size = 4;
+  config.bitnet.kd_weight = 0.5;
+  const Stage1Plan e2e = plan_stage1(dir.file("tinyllama"), dir.file("never.stage1.pt"), config);
+  config.bitnet.mode = "blockwise";
+  config.bitnet.e2e_steps = 100;
+  const Stage1Plan blocks = plan_stage1(dir.file("tinyllama"), dir.file("never.stage1.pt"), config);
+  const double gib = 1024.0 * 1024.0 * 1024.0;
+  EXPECT_GT(device_peak(e2e.phases).device.total_bytes(), 16 * gib);
+  const PhaseMemory& peak = device_peak(blocks.phases);
+  EXPECT_LT(peak.device.total_bytes(), 16 * gib) << peak.phase << ": " << peak.device.describe();
+  // The block phase itself is small: one block of 22 is on the device.
+  for (const PhaseMemory& m : blocks.phases) {
+    if (m.phase == "block-wise fine-tuning") EXPECT_LT(m.device.total_bytes(), 2 * gib) << m.device.describe();
+  }
+  EXPECT_EQ(blocks.train_steps, 22 * config.bitnet.block_steps + 100);
+}
