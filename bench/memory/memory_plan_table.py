@@ -5,9 +5,11 @@ For each shape below (public dimensions, written as a Llama-architecture
 config.json) this makes a Hugging Face folder whose model.safetensors lists
 every tensor in bf16 over a sparse data section (no disk used, nothing
 large written or committed), runs `stage1 --dry-run --json` on it with the
-given config (device cuda, max_vram_gb 16 unless the config says otherwise),
-and prints one Markdown row per shape: parameters, the planned output size,
-each phase's host and device peak and whether the plan fits.
+given config (device cuda, max_vram_gb 16 unless the config says otherwise)
+in bitnet.mode end_to_end and blockwise, and prints one Markdown row per
+shape: parameters, the planned output size, the host peak, and the device
+memory of end-to-end fine-tuning and of the two block-wise phases, each
+against the budget.
 
     bench/memory/memory_plan_table.py BUILD_DIR [CONFIG_JSON]
 
@@ -75,6 +77,24 @@ def gb(x):
     return "%.1f GB" % (x / 2**30)
 
 
+def plan_of(stage1, folder, work, config):
+    path = os.path.join(work, "config.json")
+    with open(path, "w") as out:
+        json.dump(config, out)
+    r = subprocess.run([stage1, "--input", folder, "--output", os.path.join(work, "x.stage1.pt"), "--config", path,
+                        "--dry-run", "--json"], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr.strip().splitlines()[-1])
+    return json.loads(r.stdout)
+
+
+def phase(plan, name):
+    for p in plan["phases"]:
+        if p["phase"] == name:
+            return p
+    return None
+
+
 def main():
     build = sys.argv[1]
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -84,33 +104,42 @@ def main():
     hardware.setdefault("device", "cuda")
     hardware.setdefault("max_vram_gb", 16)
     config.setdefault("eval", {})["max_docs"] = 50
-    budget = hardware["max_vram_gb"]
+    budget = hardware["max_vram_gb"] * 2**30
+    b = config["bitnet"]
+    e2e_steps = b.get("e2e_steps", 0)
     stage1 = os.path.join(build, "tools", "stage1", "stage1")
-    print("| model shape | parameters | output | host peak (phase) | device peak (phase) | largest device term | fits %g GB |" % budget)
+    print("bitnet: batch_size %s, seq_len %s; blockwise: block_windows %s, e2e_steps %s; hardware.device %s (bf16)" % (
+        b.get("batch_size"), b.get("seq_len"), b.get("block_windows", 256), e2e_steps, hardware["device"]))
+    print()
+    print("| model shape | parameters | output | host peak (phase) | end_to_end: device | blockwise: block phase device | blockwise: end-to-end phase device |")
     print("|---|---:|---:|---|---|---|---|")
     notes = []
     with tempfile.TemporaryDirectory() as work:
-        config_path = os.path.join(work, "config.json")
-        with open(config_path, "w") as out:
-            json.dump(config, out)
         for name, h, f, layers, heads, kv, vocab, tied, note in SHAPES:
             folder = os.path.join(work, name.replace(" ", "_"))
             make_folder(folder, h, f, layers, heads, kv, vocab, tied, os.path.join(data, "tokenizers", "llama2", "tokenizer.model"))
-            r = subprocess.run([stage1, "--input", folder, "--output", os.path.join(work, "x.stage1.pt"), "--config",
-                                config_path, "--dry-run", "--json"], capture_output=True, text=True)
-            if r.returncode != 0:
-                print("| %s | failed: %s |" % (name, r.stderr.strip().splitlines()[-1]))
+            try:
+                config["bitnet"]["mode"] = "end_to_end"
+                e2e = plan_of(stage1, folder, work, config)
+                config["bitnet"]["mode"] = "blockwise"
+                blocks = plan_of(stage1, folder, work, config)
+            except RuntimeError as e:
+                print("| %s | failed: %s |" % (name, e))
                 continue
-            plan = json.loads(r.stdout)
-            phases = plan["phases"]
-            host = max(phases, key=lambda p: p["host_bytes"])
-            device = max(phases, key=lambda p: p["device_bytes"])
-            largest = max(device["device"].items(), key=lambda kv: kv[1]) if device["device"] else ("-", 0)
-            fits = device["device_bytes"] <= budget * 2**30
-            print("| %s | %.2f B | %.0f MB | %s (%s) | %s (%s) | %s %s | %s |" % (
-                name, plan["parameters"] / 1e9, plan["estimated_output_bytes"] / 1e6, gb(host["host_bytes"]),
-                host["phase"], gb(device["device_bytes"]), device["phase"], largest[0], gb(largest[1]),
-                "yes" if fits else "no"))
+            host = max(blocks["phases"], key=lambda p: p["host_bytes"])
+            ft = phase(e2e, "fine-tuning")
+            bw = phase(blocks, "block-wise fine-tuning")
+            ep = phase(blocks, "end-to-end phase")
+
+            def cell(p):
+                if p is None:
+                    return "-"
+                largest = max(p["device"].items(), key=lambda kv: kv[1])
+                return "%s %s (largest: %s %s)" % (gb(p["device_bytes"]), "fits" if p["device_bytes"] <= budget else "**does not fit**",
+                                                   largest[0], gb(largest[1]))
+            print("| %s | %.2f B | %.0f MB | %s (%s) | %s | %s | %s |" % (
+                name, blocks["parameters"] / 1e9, blocks["estimated_output_bytes"] / 1e6, gb(host["host_bytes"]),
+                host["phase"], cell(ft), cell(bw), cell(ep)))
             if note:
                 notes.append("%s: %s." % (name, note))
             shutil_rm(folder)

@@ -48,7 +48,7 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
   PhaseMemory baseline{"baseline evaluation", {}, {}};
   if (in.cuda) {
     baseline.host.terms = {{"original", 0.0}};
-    baseline.device.terms = {{"original", weights}, {"evaluation batch", eval}, {"runtime", 0.5 * 1024.0 * 1024.0 * 1024.0}};
+    baseline.device.terms = {{"original", weights}, {"evaluation batch", eval}, {"runtime", runtime_bytes(true)}};
   } else {
     baseline.host.terms = {{"original", weights}, {"evaluation batch", eval}};
   }
@@ -142,7 +142,7 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
   PhaseMemory reload{"reload and evaluate", {}, {}};
   if (in.cuda) {
     reload.host.terms = {{"original", weights}, {"student", weights}, {"output", double(in.output_bytes)}};
-    reload.device.terms = {{"decoded model", weights}, {"evaluation batch", eval}, {"runtime", 0.5 * 1024.0 * 1024.0 * 1024.0}};
+    reload.device.terms = {{"decoded model", weights}, {"evaluation batch", eval}, {"runtime", runtime_bytes(true)}};
   } else {
     reload.host.terms = {{"original", weights},
                          {"student", weights},
@@ -151,7 +151,13 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
                          {"evaluation batch", eval}};
   }
   out.push_back(reload);
-  for (auto& phase : out) phase.host.parameters = phase.device.parameters = int64_t(p);
+  for (auto& phase : out) {
+    phase.host.parameters = phase.device.parameters = int64_t(p);
+    // libtorch and the process itself (the CPU training terms carry theirs).
+    bool has_runtime = false;
+    for (const auto& term : phase.host.terms) has_runtime = has_runtime || term.first == "runtime";
+    if (!has_runtime) phase.host.terms.emplace_back("runtime", runtime_bytes(false));
+  }
   return out;
 }
 

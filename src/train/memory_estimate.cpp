@@ -53,7 +53,14 @@ double layer_activation_bytes(const ModelConfig& c, const TrainOptions& o, bool 
   return tokens * layer * (bf16 ? 2.0 : 4.0);
 }
 
-double runtime_bytes(bool on_cuda) { return on_cuda ? 0.5 * kGiB : 0.0; }
+// CUDA: context and workspace. CPU: libtorch, OpenBLAS and the process
+// itself, measured idle (`stage1 config --print-defaults`: 163 MiB peak RSS).
+double runtime_bytes(bool on_cuda) { return on_cuda ? 0.5 * kGiB : 160.0 * 1024.0 * 1024.0; }
+
+int64_t projection_parameter_count(const ModelConfig& c) {
+  const int64_t d = c.head_dim();
+  return c.n_layers * (c.dim * c.n_heads * d * 2 + 2 * c.dim * c.n_kv_heads * d + 3 * c.dim * c.hidden_dim);
+}
 
 MemoryEstimate estimate_training_memory(const ModelConfig& c, const TrainOptions& o, bool with_teacher, bool on_cuda,
                                         bool bf16, bool activation_checkpointing) {
@@ -72,6 +79,9 @@ MemoryEstimate estimate_training_memory(const ModelConfig& c, const TrainOptions
              {"optimizer", 8.0 * p},
              {"teacher", with_teacher ? 4.0 * p : 0.0},
              {"activations", kept + logits + tokens * double(c.dim) * element},
+             // BitLinear's effective weights W + lambda (W_q - W), which the
+             // linear keeps for backward (its bf16 copy under bf16).
+             {"ternary weights", element * double(projection_parameter_count(c))},
              {"runtime", runtime_bytes(on_cuda)}};
   return e;
 }

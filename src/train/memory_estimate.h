@@ -15,7 +15,12 @@
 //                only its input (C per token) and one layer is recomputed at a
 //                time. Elements are 2 bytes under bf16, 4 otherwise (softmax
 //                and logits stay fp32).
-//   runtime      CUDA context and workspace, 0.5 GiB on CUDA, 0 on CPU
+//   ternary weights  BitLinear's effective weights W + lambda (W_q - W)
+//                that the linear layers keep for backward: 4 bytes (2 under
+//                bf16) per projection weight
+//   runtime      CUDA context and workspace, 0.5 GiB on CUDA; on CPU libtorch,
+//                OpenBLAS and the process idle, 160 MiB (measured: `stage1
+//                config --print-defaults` peaks at 163 MiB)
 // P counts the parameters of ModelConfig (embeddings, an untied head, projections,
 // biases, norms). The activation term is an estimate (the allocator's caching
 // and fragmentation come on top); the parameter terms are exact.
@@ -45,8 +50,10 @@ struct MemoryEstimate {
 // What backward keeps of one layer for one micro-batch (the activations
 // term's per-layer part, see above).
 double layer_activation_bytes(const ModelConfig& config, const TrainOptions& options, bool bf16);
-// The runtime term: 0.5 GiB on CUDA, 0 on the CPU.
+// The runtime term (see above).
 double runtime_bytes(bool on_cuda);
+// The projection weights (q, k, v, o, gate, up, down) of all layers.
+int64_t projection_parameter_count(const ModelConfig& config);
 
 MemoryEstimate estimate_training_memory(const ModelConfig& config, const TrainOptions& options, bool with_teacher,
                                         bool on_cuda, bool bf16, bool activation_checkpointing);
