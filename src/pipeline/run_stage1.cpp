@@ -496,6 +496,9 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
 
   student->to(torch::kCPU);
   student->eval();
+  // The original (the teacher) is done with: a large model needs its memory
+  // for the stages below.
+  original.model = Transformer(nullptr);
 
   // ---- encoding -----------------------------------------------------------
   Stage1File file;
@@ -548,6 +551,7 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
 
   // The compressed model as it will be read back: evaluated now so that its
   // figures go into the file; the reload below must reproduce them exactly.
+  student = Transformer(nullptr);  // the file holds what it became
   Transformer compressed = build_stage1_model(file, output);
   report.after = evaluate(compressed, tokenizer, eval_inputs, model_config.max_seq_len, "compressed (in memory)");
   report.retention = report.before.top1 > 0 ? report.after.top1 / report.before.top1 : 0.0;
@@ -556,6 +560,7 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
     report.train_retention = report.train_before.top1 > 0 ? report.train_after.top1 / report.train_before.top1 : 0.0;
   }
   file.metrics_json = stage1_embedded_metrics(report);
+  compressed = Transformer(nullptr);  // the reload below builds it again from the file
 
   // ---- write --------------------------------------------------------------
   stages.run("write", [&] {

@@ -13,10 +13,11 @@
 //                        memory_estimate.h (student, gradients,
 //                        AdamW, activations) + teacher cache +
 //                        token stream
-//   encoding             original + student (8 P) + the         -
-//                        output's bytes
-//   reload and evaluate  original + student + the model         the decoded model (4 P) + batch
-//                        decoded from the file (12 P) + batch
+//   encoding             the student (4 P; the original is      -
+//                        released after fine-tuning) + output
+//   reload and evaluate  the decoded weights and the model      the decoded model (4 P) + batch
+//                        built from them (8 P), the output
+//                        twice, the evaluation batch
 // On CUDA the host keeps the original and the student until they move to
 // the device (8 P), and the training terms are the device's. P: parameters.
 // With bitnet.mode "blockwise" the fine-tuning phase is two:
