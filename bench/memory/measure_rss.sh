@@ -22,43 +22,17 @@ stage1=$build/tools/stage1/stage1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-/usr/bin/python3 - "$work/model" "$dim" "$hidden" "$layers" "$heads" "$kv" "$SEEDFORGE_DATA" <<'PY'
-import json, os, sys
+PYTHONPATH="$here" /usr/bin/python3 - "$work/model" "$dim" "$hidden" "$layers" "$heads" "$kv" "$SEEDFORGE_DATA" <<'PY'
+import os, sys
 import torch
+from memory_plan_table import make_folder
 folder, dim, hidden, layers, heads, kv, data = sys.argv[1], *map(int, sys.argv[2:7]), sys.argv[7]
-vocab, d = 32000, dim // heads
-os.makedirs(folder)
-json.dump({"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": dim,
-           "intermediate_size": hidden, "num_hidden_layers": layers, "num_attention_heads": heads,
-           "num_key_value_heads": kv, "vocab_size": vocab, "max_position_embeddings": 2048,
-           "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": False},
-          open(os.path.join(folder, "config.json"), "w"))
-os.symlink(os.path.join(data, "tokenizers", "llama2", "tokenizer.model"), os.path.join(folder, "tokenizer.model"))
-shapes = [("model.embed_tokens.weight", [vocab, dim])]
-for i in range(layers):
-    p = "model.layers.%d." % i
-    shapes += [(p + "self_attn.q_proj.weight", [heads * d, dim]), (p + "self_attn.k_proj.weight", [kv * d, dim]),
-               (p + "self_attn.v_proj.weight", [kv * d, dim]), (p + "self_attn.o_proj.weight", [dim, heads * d]),
-               (p + "mlp.gate_proj.weight", [hidden, dim]), (p + "mlp.up_proj.weight", [hidden, dim]),
-               (p + "mlp.down_proj.weight", [dim, hidden]), (p + "input_layernorm.weight", [dim]),
-               (p + "post_attention_layernorm.weight", [dim])]
-shapes += [("model.norm.weight", [dim]), ("lm_head.weight", [vocab, dim])]
 torch.manual_seed(0)
-header, offset = {}, 0
-for name, shape in shapes:
-    n = 2
-    for s in shape:
-        n *= s
-    header[name] = {"dtype": "BF16", "shape": shape, "data_offsets": [offset, offset + n]}
-    offset += n
-text = json.dumps(header).encode()
-text += b" " * (-len(text) % 8)
-with open(os.path.join(folder, "model.safetensors"), "wb") as out:
-    out.write(len(text).to_bytes(8, "little"))
-    out.write(text)
-    for name, shape in shapes:
-        t = torch.ones(shape) if name.endswith("norm.weight") else torch.randn(shape) * 0.02
-        out.write(t.to(torch.bfloat16).view(torch.int16).numpy().tobytes())
+def weights(name, shape):
+    t = torch.ones(shape) if name.endswith("norm.weight") else torch.randn(shape) * 0.02
+    return t.to(torch.bfloat16).view(torch.int16).numpy().tobytes()
+make_folder(folder, dim, hidden, layers, heads, kv, 32000, False,
+            os.path.join(data, "tokenizers", "llama2", "tokenizer.model"), weights, max_positions=2048)
 PY
 
 cat > "$work/config.json" <<JSON

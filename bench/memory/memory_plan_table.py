@@ -48,17 +48,20 @@ def parameter_shapes(h, f, layers, heads, kv, vocab, tied):
     return out
 
 
-def make_folder(folder, h, f, layers, heads, kv, vocab, tied, tokenizer):
+def make_folder(folder, h, f, layers, heads, kv, vocab, tied, tokenizer, weights=None, max_positions=4096):
+    """A Llama-architecture HF folder. weights(name, shape) -> the tensor's
+    bf16 bytes; None leaves the data section a sparse hole (headers only)."""
     os.makedirs(folder)
     config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": h,
               "intermediate_size": f, "num_hidden_layers": layers, "num_attention_heads": heads,
-              "num_key_value_heads": kv, "vocab_size": vocab, "max_position_embeddings": 4096,
+              "num_key_value_heads": kv, "vocab_size": vocab, "max_position_embeddings": max_positions,
               "rms_norm_eps": 1e-5, "rope_theta": 500000.0, "tie_word_embeddings": tied}
     with open(os.path.join(folder, "config.json"), "w") as out:
         json.dump(config, out)
     os.symlink(tokenizer, os.path.join(folder, "tokenizer.model"))
+    shapes = parameter_shapes(h, f, layers, heads, kv, vocab, tied)
     header, offset = {}, 0
-    for name, shape in parameter_shapes(h, f, layers, heads, kv, vocab, tied):
+    for name, shape in shapes:
         n = 2
         for s in shape:
             n *= s
@@ -70,7 +73,11 @@ def make_folder(folder, h, f, layers, heads, kv, vocab, tied, tokenizer):
     with open(path, "wb") as out:
         out.write(len(text).to_bytes(8, "little"))
         out.write(text)
-    os.truncate(path, 8 + len(text) + offset)
+        if weights is not None:
+            for name, shape in shapes:
+                out.write(weights(name, shape))
+    if weights is None:
+        os.truncate(path, 8 + len(text) + offset)
 
 
 def gb(x):
