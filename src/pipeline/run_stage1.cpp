@@ -450,10 +450,12 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
       report.train_tokens_per_second = blocks.seconds > 0 ? double(blocks.train_tokens) / blocks.seconds : 0.0;
       report.final_loss = blocks.blocks.empty() ? 0.0 : blocks.blocks.back().trained_mse;
       if (train.e2e_steps == 0) return;
-      // The end-to-end phase: the trits stay as the blocks left them (the
-      // projection weights are frozen, lambda 1 throughout); the norms and
-      // the float matrices (until SeedLM freezes them) train on the
+      // The end-to-end phase (EfficientQAT's E2E-QP): the trits stay as the
+      // blocks left them, stored as such (1 byte a weight, no gradient,
+      // lambda 1 throughout); the ternary scales' gains, the norms and the
+      // float matrices (until SeedLM freezes them) train on the
       // cross-entropy and distillation loss.
+      freeze_trits(student);
       for (auto& item : student->named_parameters()) {
         item.value().set_requires_grad(!is_projection_weight(item.key()) && pre_encoded.count(item.key()) == 0);
       }
@@ -463,7 +465,8 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
       // A run stopped during the blocks has no end-to-end checkpoint yet.
       end_to_end.resume = train.resume && fs::is_regular_file(checkpoint_file(train.checkpoint_dir));
       student->to(device);
-      log_info(concat("end-to-end phase: ", train.e2e_steps, " steps on the norms and float matrices, trits fixed"));
+      log_info(concat("end-to-end phase: ", train.e2e_steps,
+                      " steps on the ternary scales, norms and float matrices, trits fixed (int8)"));
     }
     const FinetuneResult result =
         finetune_bitnet(student, teacher ? teacher.get() : nullptr, data, end_to_end, hooks, group.get());
@@ -512,6 +515,7 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
     std::map<std::string, TernaryWeight> ternary;
     for (TernaryWeight& t : ternary_weights(student)) ternary.emplace(t.name, std::move(t));
     for (const auto& [name, value] : model_state_dict(student)) {
+      if (is_scale_gain(name)) continue;  // part of its projection's ternary scale
       Stage1Tensor enc;
       torch::Tensor used = value;  // what the fine-tuned model multiplies by
       if (auto it = ternary.find(name); it != ternary.end()) {

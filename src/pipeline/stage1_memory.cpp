@@ -84,26 +84,36 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
     }
     out.push_back(bw);
     if (in.train.e2e_steps > 0) {
-      // The norms (and float matrices) train, the projections are frozen:
-      // the whole model's forward and backward through the activations, but
-      // gradients and AdamW for the small parameters only.
-      const double small = p - double(in.model.n_layers) * (block_params - 2.0 * double(c.dim));
+      // The trits are frozen as int8 (BitLinearImpl::freeze_trits): the
+      // projections cost 1 byte a weight plus their scales (gamma0 and its
+      // trained gain); the scales, norms and float matrices train (gradients
+      // and AdamW); the whole model's activations; a frozen layer rebuilds
+      // one projection's W (compute dtype) and its dW (fp32) at a time.
+      const double projections = double(projection_parameter_count(c));
+      const double scales = double(ternary_scale_count(c, in.train.per_row_scale, in.train.scale_group));
+      const double rest = p - projections;  // embeddings, head, norms, biases
+      const double widest = double(c.dim) * double(std::max(c.hidden_dim, c.n_heads * c.head_dim()));
       const MemoryEstimate whole = estimate_training_memory(c, in.train, teacher, in.cuda, in.bf16, in.activation_checkpointing);
       double activations = 0.0;
       for (const auto& [name, bytes] : whole.terms) {
         if (name == "activations") activations = bytes;
       }
       PhaseMemory e2e{"end-to-end phase", {}, {}};
-      std::vector<std::pair<std::string, double>> terms = {{"student", weights},
-                                                           {"gradients and AdamW of norms and float matrices", 12.0 * small},
-                                                           {"teacher", teacher ? weights : 0.0},
-                                                           {"activations", activations}};
+      std::vector<std::pair<std::string, double>> terms = {
+          {"student (int8 trits, scales, the rest fp32)", projections + 8.0 * scales + 4.0 * rest},
+          {"gradients and AdamW of scales, norms and float matrices", 12.0 * (scales + rest)},
+          {"activations", activations},
+          {"one projection rebuilt", (element + 4.0) * widest}};
       if (in.cuda) {
+        // The teacher is the original moved to the device (matrices in bf16
+        // under bf16); without distillation the original stays on the host.
         e2e.device.terms = terms;
+        e2e.device.terms.emplace_back("teacher", teacher ? teacher_bytes(c, in.bf16) : 0.0);
         e2e.device.terms.emplace_back("runtime", runtime_bytes(true));
-        e2e.host.terms = {{"token stream", stream}};
+        e2e.host.terms = {{"original", teacher ? 0.0 : weights}, {"token stream", stream}};
       } else {
-        e2e.host.terms = terms;  // the teacher is the original
+        e2e.host.terms = terms;
+        e2e.host.terms.emplace_back("original (the teacher when distilling)", weights);
         e2e.host.terms.emplace_back("token stream", stream);
       }
       out.push_back(e2e);

@@ -26,9 +26,12 @@
 //                           (or host on a CPU run): one block's student copy
 //                           with gradients and AdamW, the original's block,
 //                           one block's activations and a batch
-//   end-to-end phase        the student (4 P), the teacher, the whole model's
-//                           activations, gradients and AdamW of the small
-//                           parameters only (e2e_steps > 0)
+//   end-to-end phase        the student with its trits frozen as int8 (1
+//                           byte a projection weight, 4 the rest), the
+//                           teacher (the original; on CUDA under bf16 its
+//                           matrices in bf16), the whole model's
+//                           activations, gradients and AdamW of the scales,
+//                           norms and float matrices only (e2e_steps > 0)
 // Estimates of what the code allocates, before the allocator's own overhead
 // (the "runtime" term covers libtorch and the process, measured idle).
 #pragma once

@@ -49,6 +49,59 @@ struct ActivationSte : public torch::autograd::Function<ActivationSte> {
   }
 };
 
+// A frozen layer's product: x [..., I] (any float dtype), gamma (fp32, [],
+// [O, 1] or [O, G]), trits [O, I] int8 -> x W^T [..., O] in x's dtype,
+// W = spread(gamma) * trits. W is rebuilt in backward instead of saved, so
+// backward keeps x and nothing weight-sized per layer: the model's frozen
+// projections cost their 1-byte trits, plus one layer's W at a time.
+// Backward: dx = dy W; dgamma = the sum of dW * trits over each scale's
+// weights, dW = dy^T x; fp16 rounding of gamma passes the gradient straight
+// through (the stored value is what the forward uses).
+struct FrozenTernaryMatmul : public torch::autograd::Function<FrozenTernaryMatmul> {
+  static BitNetOptions layout(bool per_row, int64_t scale_group) {
+    BitNetOptions o;
+    o.per_row_scale = per_row;
+    o.scale_group = scale_group;
+    return o;
+  }
+  static torch::Tensor weight(const torch::Tensor& gamma, const torch::Tensor& trits, const BitNetOptions& o,
+                              bool fp16_scales, torch::ScalarType dtype) {
+    const torch::Tensor g = fp16_scales ? gamma.to(torch::kFloat16).to(torch::kFloat32) : gamma;
+    return (trits.to(torch::kFloat32) * spread_scale(g, trits.size(1), o)).to(dtype);
+  }
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& gamma,
+                               const torch::Tensor& trits, bool per_row, int64_t scale_group, bool fp16_scales) {
+    ctx->save_for_backward({x, gamma, trits});
+    ctx->saved_data["per_row"] = per_row;
+    ctx->saved_data["scale_group"] = scale_group;
+    ctx->saved_data["fp16_scales"] = fp16_scales;
+    torch::NoGradGuard no_grad;
+    return x.matmul(weight(gamma, trits, layout(per_row, scale_group), fp16_scales, x.scalar_type()).t());
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor &x = saved[0], &gamma = saved[1], &trits = saved[2];
+    const BitNetOptions o = layout(ctx->saved_data["per_row"].toBool(), ctx->saved_data["scale_group"].toInt());
+    const bool fp16_scales = ctx->saved_data["fp16_scales"].toBool();
+    const int64_t rows = trits.size(0), cols = trits.size(1);
+    const torch::Tensor dy = grad[0].to(x.scalar_type());
+    const torch::Tensor dx = dy.matmul(weight(gamma, trits, o, fp16_scales, x.scalar_type()));
+    // dW [O, I] in fp32, then times the trits: d(gamma_s * t_i)/d gamma_s = t_i.
+    const torch::Tensor dwt =
+        dy.reshape({-1, rows}).t().mm(x.reshape({-1, cols})).to(torch::kFloat32).mul_(trits.to(torch::kFloat32));
+    torch::Tensor dgamma;
+    if (!o.per_row_scale) {
+      dgamma = dwt.sum();
+    } else if (o.scale_group <= 0) {
+      dgamma = dwt.sum(1, /*keepdim=*/true);
+    } else {
+      const int64_t runs = gamma.size(1), pad = runs * o.scale_group - cols;
+      dgamma = (pad > 0 ? torch::constant_pad_nd(dwt, {0, pad}) : dwt).view({rows, runs, o.scale_group}).sum(2);
+    }
+    return {dx, dgamma, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
 template <typename Module>
 BitLinearImpl* as_bit_linear(const Module& holder) {
   return dynamic_cast<BitLinearImpl*>(holder.ptr().get());
@@ -138,9 +191,40 @@ BitLinearImpl::BitLinearImpl(const torch::Tensor& w, const torch::Tensor& b, con
 
 torch::Tensor BitLinearImpl::forward(const torch::Tensor& x) {
   torch::Tensor h = options_.input_norm ? bitnet_input_norm(x) : x;
+  if (frozen_) {
+    if (options_.activation_bits > 0) h = ste_activations(h, 1.0, options_.activation_bits);
+    const torch::Tensor gamma = gamma0_ * gain_.view(gamma0_.sizes());
+    const torch::Tensor y = FrozenTernaryMatmul::apply(h, gamma, weight, options_.per_row_scale, options_.scale_group,
+                                                       options_.fp16_scales);
+    return bias.defined() ? y + bias.to(y.scalar_type()) : y;
+  }
   if (options_.activation_bits > 0 && lambda_ > 0.0) h = ste_activations(h, lambda_, options_.activation_bits);
   torch::Tensor w = lambda_ > 0.0 ? ste_weight(weight, lambda_, options_) : weight;
   return torch::nn::functional::linear(h, w.to(h.scalar_type()), bias.defined() ? bias.to(h.scalar_type()) : bias);
+}
+
+void BitLinearImpl::freeze_trits() {
+  if (frozen_) return;
+  torch::NoGradGuard no_grad;
+  const torch::Tensor w = weight.detach().to(torch::kFloat32);
+  const torch::Tensor gamma = ternary_scale(w, options_).contiguous();
+  const torch::Tensor trits = ternary_trits(w, gamma, options_);
+  gamma0_ = register_buffer("ternary_scale0", gamma);
+  gain_ = register_parameter("scale_gain", torch::ones({gamma.numel()}, gamma.options()));
+  // The registered parameter is this very tensor: its storage becomes the
+  // trits (the fp32 latent weight is released) and it stops taking gradients.
+  weight.mutable_grad().reset();
+  weight.set_requires_grad(false);
+  weight.set_data(trits);
+  lambda_ = 1.0;
+  frozen_ = true;
+}
+
+torch::Tensor BitLinearImpl::frozen_scale() const {
+  TORCH_CHECK(frozen_, "frozen_scale: the layer's trits are not frozen");
+  torch::NoGradGuard no_grad;
+  const torch::Tensor g = gamma0_ * gain_.view(gamma0_.sizes());
+  return options_.fp16_scales ? g.to(torch::kFloat16).to(torch::kFloat32) : g;
 }
 
 LinearLayer make_bit_linear(const torch::Tensor& weight, const torch::Tensor& bias, const BitNetOptions& options) {
@@ -194,7 +278,18 @@ std::vector<std::pair<std::string, BitLinearImpl*>> bit_linear_layers(const Tran
 }
 
 void set_bitnet_lambda(Transformer& model, double lambda) {
-  for (auto& [name, layer] : bit_linear_layers(model)) layer->set_lambda(lambda);
+  for (auto& [name, layer] : bit_linear_layers(model)) {
+    if (!layer->trits_frozen()) layer->set_lambda(lambda);
+  }
+}
+
+void freeze_trits(Transformer& model) {
+  for (auto& [name, layer] : bit_linear_layers(model)) layer->freeze_trits();
+}
+
+bool is_scale_gain(const std::string& name) {
+  static const std::string suffix = ".scale_gain";
+  return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 BitNetOptions bitnet_options_of(const Transformer& model) { return bit_linear_layers(model).front().second->options(); }
@@ -206,12 +301,18 @@ std::vector<TernaryWeight> ternary_weights(const Transformer& model) {
     const BitNetOptions& options = layer->options();
     // Scale and trits on the weight's own device, so that they are the very
     // values the layer uses; then to CPU.
-    const torch::Tensor w = layer->weight.detach().to(torch::kFloat32);
-    const torch::Tensor gamma = ternary_scale(w, options);
-    const torch::Tensor trits = ternary_trits(w, gamma, options);
+    torch::Tensor gamma, trits;
+    if (layer->trits_frozen()) {
+      gamma = layer->frozen_scale();
+      trits = layer->weight.detach();
+    } else {
+      const torch::Tensor w = layer->weight.detach().to(torch::kFloat32);
+      gamma = ternary_scale(w, options);
+      trits = ternary_trits(w, gamma, options);
+    }
     TernaryWeight t;
     t.name = name + ".weight";
-    t.dequantized = (trits.to(torch::kFloat32) * spread_scale(gamma, w.size(1), options)).cpu().contiguous();
+    t.dequantized = (trits.to(torch::kFloat32) * spread_scale(gamma, trits.size(1), options)).cpu().contiguous();
     t.trits = trits.cpu().contiguous();
     const bool one_per_row = options.per_row_scale && options.scale_group <= 0;
     t.scale = (one_per_row ? gamma.squeeze(1) : gamma).cpu().contiguous();
@@ -221,12 +322,13 @@ std::vector<TernaryWeight> ternary_weights(const Transformer& model) {
 }
 
 StateDict ternary_state_dict(const Transformer& model) {
-  StateDict out = model_state_dict(model);
   std::map<std::string, torch::Tensor> ternary;
   for (auto& t : ternary_weights(model)) ternary[t.name] = t.dequantized;
-  for (auto& [name, tensor] : out) {
+  StateDict out;
+  for (auto& [name, tensor] : model_state_dict(model)) {
+    if (is_scale_gain(name)) continue;  // folded into the dequantized weight
     auto it = ternary.find(name);
-    tensor = it != ternary.end() ? it->second : tensor.cpu().contiguous();
+    out.emplace_back(name, it != ternary.end() ? it->second : tensor.cpu().contiguous());
   }
   return out;
 }

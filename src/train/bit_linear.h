@@ -63,9 +63,26 @@ class BitLinearImpl : public LinearLayerImpl {
   double lambda() const { return lambda_; }
   const BitNetOptions& options() const { return options_; }
 
+  // Fixes the trits for good (the end-to-end phase after block-wise
+  // training, EfficientQAT's E2E-QP): the latent weight's storage becomes the
+  // trits themselves, W = gamma * trits, int8 [O, I], 1 byte a weight instead
+  // of 4 and no gradient; gamma = gamma0 * gain, where gamma0 (buffer
+  // "ternary_scale0", ternary_scale()'s layout) is the absmean scale at the
+  // moment of freezing and gain (parameter "scale_gain", flat [K], K =
+  // gamma's element count, 1 at first) trains. Flat, so that AdamW's weight
+  // decay (matrices only) leaves it alone. The forward value is unchanged
+  // bit for bit; lambda is 1 from then on. No way back.
+  void freeze_trits();
+  bool trits_frozen() const { return frozen_; }
+  // gamma0 * gain in ternary_scale()'s layout, fp16-rounded with fp16_scales
+  // (what the forward multiplies by), no autograd. Frozen layers only.
+  torch::Tensor frozen_scale() const;
+
  private:
   BitNetOptions options_;
   double lambda_ = 1.0;  // a fresh layer is fully quantized; trainers ramp it
+  bool frozen_ = false;
+  torch::Tensor gamma0_, gain_;  // set by freeze_trits()
 };
 
 // A BitLinearImpl behind the model's LinearLayer holder.
@@ -84,7 +101,14 @@ bool is_bitnet(const Transformer& model);
 std::vector<std::pair<std::string, BitLinearImpl*>> bit_linear_layers(const Transformer& model);
 
 // Sets lambda on every BitLinear (0 = full precision, 1 = fully quantized).
+// Frozen layers stay at 1.
 void set_bitnet_lambda(Transformer& model, double lambda);
+// BitLinearImpl::freeze_trits() on every projection (idempotent).
+void freeze_trits(Transformer& model);
+// True for the trainable gain of a frozen layer's ternary scale
+// ("....q_proj.scale_gain"): it is folded into the stored scale, not a tensor
+// of the model file.
+bool is_scale_gain(const std::string& name);
 // The options the model was converted with.
 BitNetOptions bitnet_options_of(const Transformer& model);
 
@@ -95,11 +119,13 @@ struct TernaryWeight {
   torch::Tensor scale;        // fp32 gamma: [] (per tensor), [O] (per row) or [O, G] (per row and column run)
   torch::Tensor dequantized;  // [O, I] fp32: scale * trits, what BitLinear multiplies by at lambda = 1
 };
-// For every BitLinear, from its current latent weights (CPU tensors).
+// For every BitLinear, from its current latent weights, or for a frozen one
+// its trits and trained scale (CPU tensors).
 std::vector<TernaryWeight> ternary_weights(const Transformer& model);
 // model_state_dict() with each projection weight replaced by its dequantized
-// ternary value: loaded into a dense model it runs "weights ternary,
-// activations full precision" (CPU tensors).
+// ternary value (and frozen layers' scale gains left out): loaded into a
+// dense model it runs "weights ternary, activations full precision" (CPU
+// tensors).
 StateDict ternary_state_dict(const Transformer& model);
 
 }  // namespace seedforge

@@ -62,6 +62,28 @@ int64_t projection_parameter_count(const ModelConfig& c) {
   return c.n_layers * (c.dim * c.n_heads * d * 2 + 2 * c.dim * c.n_kv_heads * d + 3 * c.dim * c.hidden_dim);
 }
 
+int64_t matrix_parameter_count(const ModelConfig& c) {
+  int64_t n = 0;
+  for (const ParameterShape& s : parameter_shapes(c)) n += s.shape.size() >= 2 ? s.numel() : 0;
+  return n;
+}
+
+int64_t ternary_scale_count(const ModelConfig& c, bool per_row_scale, int64_t scale_group) {
+  static const std::string suffix = "_proj.weight";
+  int64_t n = 0;
+  for (const ParameterShape& s : parameter_shapes(c)) {
+    if (s.name.size() < suffix.size() || s.name.compare(s.name.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+    const int64_t rows = s.shape.at(0), cols = s.shape.at(1);
+    n += !per_row_scale ? 1 : scale_group <= 0 ? rows : rows * ((cols + scale_group - 1) / scale_group);
+  }
+  return n;
+}
+
+double teacher_bytes(const ModelConfig& c, bool bf16_matrices) {
+  const double p = double(parameter_count(c)), matrices = double(matrix_parameter_count(c));
+  return bf16_matrices ? 2.0 * matrices + 4.0 * (p - matrices) : 4.0 * p;
+}
+
 MemoryEstimate estimate_training_memory(const ModelConfig& c, const TrainOptions& o, bool with_teacher, bool on_cuda,
                                         bool bf16, bool activation_checkpointing) {
   MemoryEstimate e;
@@ -77,7 +99,7 @@ MemoryEstimate estimate_training_memory(const ModelConfig& c, const TrainOptions
   e.terms = {{"weights", 4.0 * p},
              {"gradients", 4.0 * p},
              {"optimizer", 8.0 * p},
-             {"teacher", with_teacher ? 4.0 * p : 0.0},
+             {"teacher", with_teacher ? teacher_bytes(c, on_cuda && bf16) : 0.0},
              {"activations", kept + logits + tokens * double(c.dim) * element},
              // BitLinear's effective weights W + lambda (W_q - W), which the
              // linear keeps for backward (its bf16 copy under bf16).

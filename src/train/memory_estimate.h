@@ -5,7 +5,9 @@
 //   weights      fp32 latent parameters                      4 * P
 //   gradients    fp32, one per parameter                     4 * P
 //   optimizer    AdamW's two fp32 moments                    8 * P
-//   teacher      the frozen fp32 original (distillation)     4 * P, else 0
+//   teacher      the frozen original (distillation)          4 * P, else 0;
+//                on CUDA under bf16 its matrices are stored in bf16 (trainer.h):
+//                2 bytes a matrix weight, 4 a norm weight
 //   activations  what backward keeps for one micro-batch of B x T tokens:
 //                per layer and token about 20 C + 4 Ckv + 5 F + 4 H T elements
 //                (norm inputs, quantized BitLinear inputs, q/k/v with RoPE,
@@ -54,6 +56,13 @@ double layer_activation_bytes(const ModelConfig& config, const TrainOptions& opt
 double runtime_bytes(bool on_cuda);
 // The projection weights (q, k, v, o, gate, up, down) of all layers.
 int64_t projection_parameter_count(const ModelConfig& config);
+// The weights in matrices (embeddings, head, projections), not norms or biases.
+int64_t matrix_parameter_count(const ModelConfig& config);
+// How many ternary scales the projections have: 1 a tensor, O per row, or
+// O * ceil(I / scale_group) per row and run of input columns.
+int64_t ternary_scale_count(const ModelConfig& config, bool per_row_scale, int64_t scale_group);
+// The distillation teacher's bytes: fp32, or with its matrices in bf16.
+double teacher_bytes(const ModelConfig& config, bool bf16_matrices);
 
 MemoryEstimate estimate_training_memory(const ModelConfig& config, const TrainOptions& options, bool with_teacher,
                                         bool on_cuda, bool bf16, bool activation_checkpointing);

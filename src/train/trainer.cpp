@@ -87,6 +87,13 @@ Transformer make_teacher(const Transformer& dense_model) {
   return freeze_as_teacher(build_model(dense_model->config(), model_state_dict(dense_model), "teacher copy"));
 }
 
+void store_matrices_in_bf16(Transformer& teacher) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : teacher->parameters()) {
+    if (p.dim() >= 2 && p.scalar_type() != torch::kBFloat16) p.set_data(p.to(torch::kBFloat16));
+  }
+}
+
 Transformer freeze_as_teacher(Transformer dense_model) {
   if (is_bitnet(dense_model)) throw usage_error("the distillation teacher must be the dense (unconverted) model");
   for (auto& p : dense_model->parameters()) p.set_requires_grad(false);
@@ -254,6 +261,7 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
   student->train();
   if (use_teacher) {
     (*teacher)->to(device);
+    if (cuda && bf16) store_matrices_in_bf16(*teacher);
     (*teacher)->eval();
   }
   Transformer* kd_teacher = use_teacher ? teacher : nullptr;

@@ -79,6 +79,12 @@ Transformer make_teacher(const Transformer& dense_model);
 // The dense model itself frozen as the teacher (no copy: a caller that does
 // not train or change it again saves a whole fp32 model of memory).
 Transformer freeze_as_teacher(Transformer dense_model);
+// Stores the teacher's matrices (embeddings, head, projections) in bf16, its
+// norms staying fp32: under bf16 every product casts its weight to bf16
+// first (the linear layers, the head, the embedding's output), so the
+// teacher's targets do not change, bit for bit, and its matrices take half
+// the memory. The trainer does it to the device's copy on CUDA with bf16.
+void store_matrices_in_bf16(Transformer& teacher);
 
 // Fine-tunes `student` (already convert_to_bitnet()-ed with bitnet_options(options))
 // in place. `teacher` (a dense model of the same shape) is required when

@@ -151,7 +151,9 @@ TEST(MemoryPlan, BlockwiseFitsA1BModelOn16GBWhereEndToEndDoesNot) {
   EXPECT_LT(peak.device.total_bytes(), 16 * gib) << peak.phase << ": " << peak.device.describe();
   // The block phase itself is small: one block of 22 is on the device.
   for (const PhaseMemory& m : blocks.phases) {
-    if (m.phase == "block-wise fine-tuning") EXPECT_LT(m.device.total_bytes(), 2 * gib) << m.device.describe();
+    if (m.phase == "block-wise fine-tuning") {
+      EXPECT_LT(m.device.total_bytes(), 2 * gib) << m.device.describe();
+    }
   }
   EXPECT_EQ(blocks.train_steps, 22 * config.bitnet.block_steps + 100);
 }

@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "test_util.h"
 #include "train/bit_linear.h"
+#include "train/memory_estimate.h"
 #include "train/train_test_util.h"
 
 using namespace seedforge;
@@ -244,5 +245,101 @@ TEST(TernaryStateDict, DequantizedWeightsAreWhatTheModelRunsAtLambdaOne) {
     torch::NoGradGuard no_grad;
     set_bitnet_lambda(model, 1.0);
     EXPECT_TRUE(torch::equal(dense->forward(tokens), model->forward(tokens)));
+  }
+}
+
+// Frozen trits, the end-to-end phase after block-wise training: the trits
+// stored as int8, the scale's gain trainable.
+TEST(FrozenTrits, ForwardAndTernaryWeightsUnchangedBitForBitWeightsStoredAsInt8) {
+  for (BitNetOptions options : {scales(false), scales(true), scales(true, 5, true)}) {
+    Transformer model = test::tiny_model(31);
+    convert_to_bitnet(model, options);
+    const auto tokens = torch::randint(0, 32, {2, 9}, torch::kInt64);
+    torch::NoGradGuard no_grad;
+    const torch::Tensor before = model->forward(tokens);
+    const auto ternary_before = ternary_weights(model);
+    const size_t params_before = model_state_dict(model).size();
+    freeze_trits(model);
+    freeze_trits(model);  // idempotent
+    // W = gamma0 * 1 * trits is the very product the quantizer formed.
+    EXPECT_TRUE(torch::equal(model->forward(tokens), before));
+    set_bitnet_lambda(model, 0.0);  // no effect on frozen layers
+    EXPECT_TRUE(torch::equal(model->forward(tokens), before));
+    const auto ternary_after = ternary_weights(model);
+    ASSERT_EQ(ternary_after.size(), ternary_before.size());
+    for (size_t i = 0; i < ternary_after.size(); ++i) {
+      EXPECT_TRUE(torch::equal(ternary_after[i].trits, ternary_before[i].trits)) << ternary_after[i].name;
+      EXPECT_TRUE(torch::equal(ternary_after[i].scale, ternary_before[i].scale)) << ternary_after[i].name;
+      EXPECT_TRUE(torch::equal(ternary_after[i].dequantized, ternary_before[i].dequantized)) << ternary_after[i].name;
+    }
+    int gains = 0;
+    for (const auto& [name, layer] : bit_linear_layers(model)) {
+      EXPECT_TRUE(layer->trits_frozen());
+      EXPECT_EQ(layer->weight.scalar_type(), torch::kInt8) << name;
+      EXPECT_FALSE(layer->weight.requires_grad()) << name;
+    }
+    for (const auto& [name, value] : model_state_dict(model)) {
+      if (!is_scale_gain(name)) continue;
+      ++gains;
+      EXPECT_EQ(value.dim(), 1) << name;  // flat: no weight decay
+      EXPECT_TRUE(torch::equal(value, torch::ones_like(value))) << name;
+    }
+    EXPECT_EQ(gains, 14);
+    int64_t scales = 0;
+    for (const auto& [name, layer] : bit_linear_layers(model)) scales += layer->named_parameters()["scale_gain"].numel();
+    EXPECT_EQ(scales, ternary_scale_count(model->config(), options.per_row_scale, options.scale_group));
+    EXPECT_EQ(model_state_dict(model).size(), params_before + 14);
+    EXPECT_EQ(ternary_state_dict(model).size(), params_before);
+    // A trained gain is the stored scale: gamma0 * gain, fp16-rounded with fp16_scales.
+    auto [name, layer] = bit_linear_layers(model)[3];
+    layer->named_parameters()["scale_gain"].fill_(1.5);
+    const auto scaled = ternary_weights(model)[3];
+    torch::Tensor expected = ternary_before[3].scale * 1.5;
+    if (options.fp16_scales) expected = expected.to(torch::kFloat16).to(torch::kFloat32);
+    EXPECT_TRUE(torch::equal(scaled.scale, expected)) << name;
+    EXPECT_FALSE(torch::equal(model->forward(tokens), before));
+  }
+  EXPECT_FALSE(is_scale_gain("scale_gain"));
+  EXPECT_TRUE(is_scale_gain("model.layers.0.mlp.up_proj.scale_gain"));
+}
+
+TEST(FrozenTrits, GradientsEqualTheWrittenOutProduct) {
+  // Reference: W = spread(gamma0 * gain) * trits in plain autograd ops (which
+  // keeps W and the fp32 trits for backward; the frozen layer rebuilds W).
+  // The two differ only in the order of float sums (addmm against mm + add,
+  // the group sums), so the tolerance is a few float32 ulps of the values.
+  torch::manual_seed(3);
+  for (BitNetOptions options : {scales(false), scales(true), scales(true, 4), scales(true, 5, true)}) {
+    const torch::Tensor w = torch::randn({6, 13}) * 0.1, b = torch::randn({6}) * 0.01;
+    const torch::Tensor gamma0 = ternary_scale(w, options), trits = ternary_trits(w, gamma0, options);
+    LinearLayer layer = make_bit_linear(w.clone(), b.clone(), options);
+    auto* bit = dynamic_cast<BitLinearImpl*>(layer.ptr().get());
+    bit->freeze_trits();
+    torch::Tensor gain = bit->named_parameters()["scale_gain"];
+    {
+      torch::NoGradGuard no_grad;
+      gain.copy_(1.0 + 0.1 * torch::randn_like(gain));
+    }
+    const torch::Tensor x = torch::randn({2, 5, 13}).requires_grad_(), r = torch::randn({2, 5, 6});
+    const torch::Tensor y = layer->forward(x);
+    (y * r).sum().backward();
+
+    const torch::Tensor xr = x.detach().clone().requires_grad_(), gain_r = gain.detach().clone().requires_grad_();
+    const torch::Tensor br = b.clone().requires_grad_();
+    torch::Tensor g = gamma0 * gain_r.view(gamma0.sizes());
+    if (options.fp16_scales) g = g + (g.to(torch::kFloat16).to(torch::kFloat32) - g).detach();
+    const torch::Tensor wr = trits.to(torch::kFloat32) * spread_scale(g, 13, options);
+    const torch::Tensor yr = torch::nn::functional::linear(ste_activations(xr, 1.0, 8), wr, br);
+    (yr * r).sum().backward();
+
+    auto near = [](const torch::Tensor& a, const torch::Tensor& e) {
+      return max_abs_diff(a, e) <= 1e-6 * std::max(1.0, e.abs().max().item<double>());
+    };
+    EXPECT_TRUE(near(y, yr)) << max_abs_diff(y, yr);
+    EXPECT_TRUE(near(x.grad(), xr.grad())) << max_abs_diff(x.grad(), xr.grad());
+    EXPECT_TRUE(near(gain.grad(), gain_r.grad())) << gain.grad() << gain_r.grad();
+    EXPECT_TRUE(near(bit->bias.grad(), br.grad()));
+    EXPECT_GT(gain.grad().abs().max().item<double>(), 0.0);
+    EXPECT_FALSE(bit->weight.grad().defined());
   }
 }

@@ -10,7 +10,10 @@
 
 #include "common/error.h"
 #include "gtest/gtest.h"
+#include "train/memory_estimate.h"
 #include "train/teacher_targets.h"
+#include "train/train_test_util.h"
+#include "train/trainer.h"
 
 using namespace seedforge;
 
@@ -116,4 +119,25 @@ TEST(TeacherTargets, CacheBytesPerWindow) {
   EXPECT_EQ(TeacherTargetCache::window_bytes(256, 512, 32), 256.0 * 132.0);
   EXPECT_EQ(TeacherTargetCache::window_bytes(256, 512, 0), 256.0 * 512.0 * 4.0);
   EXPECT_EQ(TeacherTargetCache::window_bytes(256, 50000, 32), 256.0 * (32.0 * 6.0 + 4.0));
+}
+
+TEST(TeacherTargets, MatricesStoredInBf16GiveTheSameTargetsUnderBf16) {
+  // Under bf16 each product casts its weight to bf16 anyway, so storing the
+  // matrices in bf16 changes no operand: the targets are equal bit for bit.
+  Transformer teacher = freeze_as_teacher(test::tiny_model(41));
+  TrainOptions options;
+  options.kd_temperature = 1.0;
+  const torch::Tensor tokens = torch::randint(0, 32, {2, 12}, torch::kInt64);
+  const torch::Tensor before = teacher_log_probs(teacher, tokens, options, /*bf16=*/true);
+  const double fp32_bytes = teacher_bytes(teacher->config(), false);
+  store_matrices_in_bf16(teacher);
+  EXPECT_TRUE(torch::equal(teacher_log_probs(teacher, tokens, options, true), before));
+  double bytes = 0.0;
+  for (const auto& p : teacher->parameters()) {
+    EXPECT_EQ(p.scalar_type(), p.dim() >= 2 ? torch::kBFloat16 : torch::kFloat32);
+    bytes += double(p.numel() * p.element_size());
+  }
+  // The memory plan's teacher term is what the teacher holds.
+  EXPECT_EQ(bytes, teacher_bytes(teacher->config(), true));
+  EXPECT_LT(bytes, 0.6 * fp32_bytes);
 }
