@@ -140,6 +140,9 @@ struct HardwareConfig {
   // backward still runs; 0 = one all-reduce after backward; -1 = auto (a
   // quarter of the gradients, between 0.25 and 25 MB).
   double dist_bucket_mb = -1.0;
+  // The head's loss this many tokens at a time (src/train/chunked_head_loss.h):
+  // 0 = the whole micro-batch; -1 = auto (chunks of 128 MiB of fp32 logits).
+  int64_t loss_chunk_tokens = -1;
 };
 
 struct OutputConfig {

@@ -96,6 +96,7 @@ void visit_stage1_fields(Visitor& v, Config& c) {
   v.field("backend", c.hardware.backend);
   v.field("dist_timeout_s", c.hardware.dist_timeout_s);
   v.field("dist_bucket_mb", c.hardware.dist_bucket_mb);
+  v.field("loss_chunk_tokens", c.hardware.loss_chunk_tokens);
 
   v.section("output");
   v.field("log_file", c.output.log_file);

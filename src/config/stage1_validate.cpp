@@ -122,6 +122,10 @@ void validate(const Stage1Config& config, const std::string& where) {
     check.fail("hardware.backend \"nccl\" needs hardware.device \"cuda\" (NCCL reduces GPU tensors only)");
   }
   check.above("hardware.dist_timeout_s", config.hardware.dist_timeout_s, 0.0);
+  if (config.hardware.loss_chunk_tokens < -1) {
+    check.fail(concat("hardware.loss_chunk_tokens must be -1 (auto), 0 (off) or a token count, got ",
+                      config.hardware.loss_chunk_tokens));
+  }
   if (!(config.hardware.dist_bucket_mb >= 0.0 || config.hardware.dist_bucket_mb == -1.0)) {
     check.fail(concat("hardware.dist_bucket_mb must be -1 (auto) or >= 0, got ", config.hardware.dist_bucket_mb));
   }

@@ -1,5 +1,6 @@
 #include "train/memory_estimate.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "common/error.h"
@@ -53,6 +54,14 @@ double layer_activation_bytes(const ModelConfig& c, const TrainOptions& o, bool 
   return tokens * layer * (bf16 ? 2.0 : 4.0);
 }
 
+int64_t loss_chunk_tokens(int64_t setting, int64_t n_tokens, int64_t vocab) {
+  const int64_t n = std::max<int64_t>(n_tokens, 1);
+  if (setting > 0) return std::min(setting, n);
+  if (setting == 0) return n;
+  const int64_t budget = int64_t(128) << 20;  // bytes of fp32 logits a chunk
+  return std::clamp<int64_t>(budget / (4 * std::max<int64_t>(vocab, 1)), 1, n);
+}
+
 // CUDA: context and workspace. CPU: libtorch, OpenBLAS and the process
 // itself, measured idle (`stage1 config --print-defaults`: 163 MiB peak RSS).
 double runtime_bytes(bool on_cuda) { return on_cuda ? 0.5 * kGiB : 160.0 * 1024.0 * 1024.0; }
@@ -95,7 +104,11 @@ MemoryEstimate estimate_training_memory(const ModelConfig& c, const TrainOptions
   const double kept = activation_checkpointing
                           ? double(c.n_layers) * tokens * double(c.dim) * element + layer_bytes
                           : double(c.n_layers) * layer_bytes;
-  const double logits = tokens * double(c.vocab_size) * 4.0 * (with_teacher ? 6.0 : 3.0);
+  const double chunk = double(loss_chunk_tokens(o.loss_chunk_tokens, int64_t(tokens), c.vocab_size));
+  double logits = chunk * double(c.vocab_size) * 4.0 * (with_teacher ? 6.0 : 3.0);
+  if (with_teacher && chunk < tokens) {
+    logits += tokens * (o.teacher_top_k > 0 ? 12.0 * double(o.teacher_top_k) + 4.0 : 4.0 * double(c.vocab_size));
+  }
   e.terms = {{"weights", 4.0 * p},
              {"gradients", 4.0 * p},
              {"optimizer", 8.0 * p},

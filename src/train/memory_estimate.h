@@ -13,7 +13,10 @@
 //                (norm inputs, quantized BitLinear inputs, q/k/v with RoPE,
 //                attention scores and probabilities, SwiGLU intermediates),
 //                plus about 3 V fp32 logits-sized tensors per token (6 V with
-//                distillation). With activation checkpointing a layer keeps
+//                distillation), for the tokens of one loss chunk
+//                (loss_chunk_tokens); chunked, the teacher's targets of the
+//                whole micro-batch besides (12 k + 4 bytes a token with top-k,
+//                4 V without). With activation checkpointing a layer keeps
 //                only its input (C per token) and one layer is recomputed at a
 //                time. Elements are 2 bytes under bf16, 4 otherwise (softmax
 //                and logits stay fp32).
@@ -52,6 +55,11 @@ struct MemoryEstimate {
 // What backward keeps of one layer for one micro-batch (the activations
 // term's per-layer part, see above).
 double layer_activation_bytes(const ModelConfig& config, const TrainOptions& options, bool bf16);
+// Tokens a chunk of the head's loss (chunked_head_loss.h) for `setting`
+// (hardware.loss_chunk_tokens): > 0 as given, 0 = all n_tokens at once, -1 =
+// auto: as many as keep one chunk's fp32 logits within 128 MiB (all of them
+// when they fit). Between 1 and n_tokens.
+int64_t loss_chunk_tokens(int64_t setting, int64_t n_tokens, int64_t vocab);
 // The runtime term (see above).
 double runtime_bytes(bool on_cuda);
 // The projection weights (q, k, v, o, gate, up, down) of all layers.

@@ -46,6 +46,7 @@ TrainOptions train_options_from_config(const Stage1Config& config) {
   o.backend = config.hardware.backend;
   o.dist_timeout_s = config.hardware.dist_timeout_s;
   o.dist_bucket_mb = config.hardware.dist_bucket_mb;
+  o.loss_chunk_tokens = config.hardware.loss_chunk_tokens;
   o.fingerprint = config_fingerprint(config);
   return o;
 }

@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "common/error.h"
+#include "train/chunked_head_loss.h"
 #include "train/train_forward.h"
 
 namespace seedforge {
@@ -32,6 +33,31 @@ TeacherTargets sparsify_targets(const torch::Tensor& full_logp, int64_t k) {
 }
 
 TeacherTargets teacher_targets(Transformer& teacher, const torch::Tensor& inputs, const TrainOptions& options, bool bf16) {
+  const int64_t n = inputs.numel();
+  const int64_t chunk = loss_chunk_tokens(options.loss_chunk_tokens, n, teacher->config().vocab_size);
+  if (options.teacher_top_k > 0 && chunk < n) {
+    // Sparse targets from one chunk of the teacher's logits at a time
+    // (chunked_head_loss.h): the whole micro-batch's never exist at once.
+    torch::NoGradGuard no_grad;
+    const torch::Tensor hidden = training_hidden(teacher, inputs, bf16, false, options.attention_kernel);
+    const torch::Tensor flat = hidden.reshape({-1, hidden.size(-1)});
+    std::vector<TeacherTargets> parts;
+    for (int64_t s = 0; s < n; s += chunk) {
+      const torch::Tensor logits = teacher->head(flat.narrow(0, s, std::min(chunk, n - s))).to(torch::kFloat32);
+      parts.push_back(sparsify_targets(torch::log_softmax(logits / options.kd_temperature, -1), options.teacher_top_k));
+    }
+    TeacherTargets out;
+    std::vector<torch::Tensor> ids, logp, rest;
+    for (const auto& p : parts) {
+      ids.push_back(p.top_ids);
+      logp.push_back(p.top_logp);
+      rest.push_back(p.rest_logp);
+    }
+    out.top_ids = torch::cat(ids);
+    out.top_logp = torch::cat(logp);
+    out.rest_logp = torch::cat(rest);
+    return out;
+  }
   const torch::Tensor full = teacher_log_probs(teacher, inputs, options, bf16);
   if (options.teacher_top_k == 0) {
     TeacherTargets out;

@@ -183,6 +183,12 @@ torch::Tensor training_layer_forward(Transformer& model, int64_t layer, const to
 
 torch::Tensor training_logits(Transformer& model, const torch::Tensor& tokens, bool bf16, bool activation_checkpointing,
                               bool attention_kernel) {
+  return model->head(training_hidden(model, tokens, bf16, activation_checkpointing, attention_kernel))
+      .to(torch::kFloat32);  // [B, T, V]
+}
+
+torch::Tensor training_hidden(Transformer& model, const torch::Tensor& tokens, bool bf16, bool activation_checkpointing,
+                              bool attention_kernel) {
   TORCH_CHECK(tokens.dim() == 2, "training_logits: tokens must be [B, T], got ", tokens.sizes());
   const ModelConfig& config = model->config();
   const int64_t t = tokens.size(1);
@@ -203,7 +209,7 @@ torch::Tensor training_logits(Transformer& model, const torch::Tensor& tokens, b
       x = layer_forward(*layer, x, cos, sin, bias, attention_kernel);
     }
   }
-  return model->head(model->model->norm->forward(x)).to(torch::kFloat32);  // [B, T, V]
+  return model->model->norm->forward(x);  // [B, T, C]
 }
 
 }  // namespace seedforge

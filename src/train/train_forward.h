@@ -27,6 +27,11 @@ namespace seedforge {
 torch::Tensor training_logits(Transformer& model, const torch::Tensor& tokens, bool bf16, bool activation_checkpointing,
                               bool attention_kernel = true);
 
+// The same up to the head: the final norm's output [B, T, C] in the residual
+// stream's dtype (training_logits = model->head(this) in fp32).
+torch::Tensor training_hidden(Transformer& model, const torch::Tensor& tokens, bool bf16, bool activation_checkpointing,
+                              bool attention_kernel = true);
+
 // One decoder layer of `model` as training_logits runs it (fused attention,
 // no checkpointing): x [B, T, C] (positions 0..T-1, T <= max_seq_len, the
 // dtype of the residual stream) -> [B, T, C]. The block-wise trainer's

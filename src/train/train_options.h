@@ -63,6 +63,10 @@ struct TrainOptions {
   // (dist/gradient_buckets.h); 0 = one all-reduce after backward; -1 = auto
   // (auto_bucket_bytes).
   double dist_bucket_mb = -1.0;
+  // The head's loss (and the teacher's top-k targets) this many tokens at a
+  // time (chunked_head_loss.h): 0 = the whole micro-batch at once; -1 = auto,
+  // chunks of 128 MiB of fp32 logits when the micro-batch's are larger.
+  int64_t loss_chunk_tokens = -1;
 
   // Run-time settings (not in the config file).
   // Data-parallel ranks (src/dist/): each step takes world_size * grad_accum *

@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "eval/text_eval.h"
 #include "train/bit_linear.h"
+#include "train/chunked_head_loss.h"
 #include "train/schedule.h"
 #include "train/teacher_targets.h"
 #include "train/train_checkpoint.h"
@@ -106,10 +107,24 @@ MicroBatchLoss micro_batch_loss(Transformer& student, const TeacherTargets& teac
   const int64_t t = windows.size(1) - 1;
   const torch::Tensor inputs = windows.narrow(1, 0, t);
   const torch::Tensor targets = windows.narrow(1, 1, t).reshape({-1});
+  const int64_t vocab = student->config().vocab_size;
+  const int64_t chunk = loss_chunk_tokens(options.loss_chunk_tokens, targets.size(0), vocab);
+  MicroBatchLoss out;
+  if (chunk < targets.size(0)) {
+    // A large vocabulary's logits a chunk at a time (chunked_head_loss.h).
+    const torch::Tensor hidden =
+        training_hidden(student, inputs, bf16, activation_checkpointing, options.attention_kernel);  // [B, T, C]
+    const double temp = options.kd_temperature;
+    const HeadLoss head = chunked_head_loss(hidden.reshape({-1, hidden.size(-1)}), student->output_weight(), targets,
+                                            teacher, temp, chunk);
+    out.ce = head.ce;
+    out.kd = head.kd * (temp * temp);
+    out.loss = teacher.defined() ? out.ce + options.kd_weight * out.kd : out.ce;
+    return out;
+  }
   const torch::Tensor logits =
       training_logits(student, inputs, bf16, activation_checkpointing, options.attention_kernel);  // [B, T, V]
   const torch::Tensor flat = logits.view({-1, logits.size(-1)});
-  MicroBatchLoss out;
   out.ce = torch::nn::functional::cross_entropy(flat, targets);
   if (teacher.defined()) {
     const double temp = options.kd_temperature;

@@ -72,6 +72,7 @@ TEST(Stage1Config, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(c.hardware.backend, "auto");
   EXPECT_DOUBLE_EQ(c.hardware.dist_timeout_s, 300.0);
   EXPECT_DOUBLE_EQ(c.hardware.dist_bucket_mb, -1.0);
+  EXPECT_EQ(c.hardware.loss_chunk_tokens, -1);
   EXPECT_EQ(c.output.metrics_port, 0);
   EXPECT_EQ(c.output.metrics_host, "127.0.0.1");  // loopback unless the user says otherwise
   EXPECT_NO_THROW(validate(c));
@@ -88,7 +89,7 @@ TEST(Stage1Config, JsonHasEveryKeyUnderItsSection) {
   EXPECT_EQ(j["encoding"].size(), 4u);
   EXPECT_EQ(j["eval"].size(), 5u);
   EXPECT_EQ(j["constraints"].size(), 2u);
-  EXPECT_EQ(j["hardware"].size(), 6u);
+  EXPECT_EQ(j["hardware"].size(), 7u);
   EXPECT_EQ(j["output"].size(), 5u);
   EXPECT_EQ(j["bitnet"]["schedule"], "linear");
   EXPECT_EQ(j["encoding"]["float"], "seedlm");
@@ -165,6 +166,7 @@ TEST(Stage1Config, EveryKeyRoundTripsWithNonDefaultValue) {
   c.hardware.backend = "nccl";
   c.hardware.dist_timeout_s = 60.0;
   c.hardware.dist_bucket_mb = 4.0;
+  c.hardware.loss_chunk_tokens = 300;
   c.output.log_file = "run.log";
   c.output.metrics_file = "m.prom";
   c.output.pushgateway_url = "http://127.0.0.1:9091";
@@ -301,6 +303,8 @@ TEST(Stage1Config, OutOfRangeValuesNameTheKeyAndTheRange) {
        "config.json: hardware.backend \"nccl\" needs hardware.device \"cuda\" (NCCL reduces GPU tensors only)"},
       {R"({"hardware": {"dist_timeout_s": 0}})", "config.json: hardware.dist_timeout_s must be > 0, got 0"},
       {R"({"hardware": {"dist_bucket_mb": -2}})", "config.json: hardware.dist_bucket_mb must be -1 (auto) or >= 0, got -2"},
+      {R"({"hardware": {"loss_chunk_tokens": -3}})",
+       "config.json: hardware.loss_chunk_tokens must be -1 (auto), 0 (off) or a token count, got -3"},
       {R"({"output": {"metrics_port": 65536}})", "config.json: output.metrics_port must be in [0, 65535], got 65536"},
       {R"({"output": {"metrics_port": -1}})", "config.json: output.metrics_port must be in [0, 65535], got -1"},
       {R"({"output": {"metrics_host": ""}})",
