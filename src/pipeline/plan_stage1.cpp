@@ -197,12 +197,8 @@ Stage1Plan plan_stage1(const std::string& input, const std::string& output, cons
   // Memory: the fine-tuning terms (memory_estimate.h) and every phase's host
   // and device peak (stage1_memory.h).
   plan.memory_device = cuda ? "cuda" : "cpu";
-  plan.memory = estimate_training_memory(mc, train, train.kd_weight > 0, cuda, cuda, cuda);
-  Stage1MemoryInputs memory;
-  memory.model = mc;
-  memory.train = train;
-  memory.fine_tune = fine_tune;
-  memory.cuda = memory.bf16 = memory.activation_checkpointing = cuda;
+  Stage1MemoryInputs memory = stage1_memory_inputs(config, mc, train, fine_tune);
+  plan.memory = estimate_training_memory(mc, train, train.kd_weight > 0, cuda, memory.bf16, memory.activation_checkpointing);
   memory.input_file_bytes = plan.input_bytes;
   memory.train_tokens = stream_tokens;
   memory.train_windows = windows;

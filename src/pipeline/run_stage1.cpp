@@ -181,14 +181,7 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   // The memory plan from the checkpoint's header where it has one (no weight
   // read): a run that cannot fit stops here rather than after the load.
   if (checkpoint_config_in_header(input)) {
-    Stage1MemoryInputs memory;
-    memory.model = read_checkpoint_header(input).config;
-    memory.train = train;
-    memory.fine_tune = fine_tune;
-    memory.cuda = config.hardware.device == Device::kCuda;
-    memory.bf16 = train.bf16 < 0 ? memory.cuda : train.bf16 == 1;
-    memory.activation_checkpointing =
-        train.activation_checkpointing < 0 ? memory.cuda : train.activation_checkpointing == 1;
+    Stage1MemoryInputs memory = stage1_memory_inputs(config, read_checkpoint_header(input).config, train, fine_tune);
     memory.input_file_bytes = path_bytes(input);
     memory.eval_batch_tokens = TextEvalOptions().batch_tokens;
     check_stage1_memory_fits(estimate_stage1_memory(memory), memory.cuda, config.hardware.max_vram_gb,

@@ -32,6 +32,20 @@ const PhaseMemory& peak(const std::vector<PhaseMemory>& phases, bool device) {
 
 }  // namespace
 
+Stage1MemoryInputs stage1_memory_inputs(const Stage1Config& config, const ModelConfig& model, const TrainOptions& train,
+                                        bool fine_tune) {
+  Stage1MemoryInputs in;
+  in.model = model;
+  in.train = train;
+  in.fine_tune = fine_tune;
+  in.cuda = config.hardware.device == Device::kCuda;
+  in.bf16 = train.bf16 < 0 ? in.cuda : train.bf16 == 1;
+  in.activation_checkpointing = train.activation_checkpointing < 0 ? in.cuda : train.activation_checkpointing == 1;
+  in.float_matrices_frozen =
+      config.encoding.float_matrices == FloatEncoding::kSeedlm && config.bitnet.float_freeze_fraction == 0.0;
+  return in;
+}
+
 std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
   const ModelConfig& c = in.model;
   const double p = double(parameter_count(c));
@@ -92,6 +106,8 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
       const double projections = double(projection_parameter_count(c));
       const double scales = double(ternary_scale_count(c, in.train.per_row_scale, in.train.scale_group));
       const double rest = p - projections;  // embeddings, head, norms, biases
+      const double float_matrices = double(matrix_parameter_count(c)) - projections;
+      const double trained = scales + rest - (in.float_matrices_frozen ? float_matrices : 0.0);
       const double widest = double(c.dim) * double(std::max(c.hidden_dim, c.n_heads * c.head_dim()));
       const MemoryEstimate whole = estimate_training_memory(c, in.train, teacher, in.cuda, in.bf16, in.activation_checkpointing);
       double activations = 0.0;
@@ -101,7 +117,9 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
       PhaseMemory e2e{"end-to-end phase", {}, {}};
       std::vector<std::pair<std::string, double>> terms = {
           {"student (int8 trits, scales, the rest fp32)", projections + 8.0 * scales + 4.0 * rest},
-          {"gradients and AdamW of scales, norms and float matrices", 12.0 * (scales + rest)},
+          {in.float_matrices_frozen ? "gradients and AdamW of scales and norms"
+                                    : "gradients and AdamW of scales, norms and float matrices",
+           12.0 * trained},
           {"activations", activations},
           {"one projection rebuilt", (element + 4.0) * widest}};
       if (in.cuda) {

@@ -40,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "config/stage1_config.h"
 #include "model/model_config.h"
 #include "train/memory_estimate.h"
 #include "train/train_options.h"
@@ -61,7 +62,17 @@ struct Stage1MemoryInputs {
   int64_t train_windows = 0;     // for the teacher cache
   int64_t output_bytes = 0;      // the planned .stage1.pt
   int64_t eval_batch_tokens = 0; // tokens of one evaluation forward
+  // The SeedLM-stored float matrices (embeddings, an untied head) are frozen
+  // before the first step (bitnet.float_freeze_fraction 0): no gradients or
+  // AdamW moments for them.
+  bool float_matrices_frozen = false;
 };
+
+// The fields every plan shares, as the run resolves them from `config`: the
+// model, the training options, the device, bf16, activation checkpointing
+// and the float matrices' freezing. The caller adds the sizes it knows.
+Stage1MemoryInputs stage1_memory_inputs(const Stage1Config& config, const ModelConfig& model, const TrainOptions& train,
+                                        bool fine_tune);
 
 std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in);
 

@@ -33,10 +33,6 @@ void set_block_lambda(Transformer& student, int64_t l, double lambda) {
   }
 }
 
-void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-}
-
 // Block l of `model` over every row of x [N, T, C] (host), `rows` at a time
 // on `device`, without autograd: [N, T, C] on the host in x's dtype.
 torch::Tensor block_over_rows(Transformer& model, int64_t l, const torch::Tensor& x, torch::Device device,

@@ -130,6 +130,9 @@ void check_memory_fits(const MemoryEstimate& e, double max_gb, const std::string
     hint = "lower bitnet.batch_size or bitnet.seq_len (raise bitnet.grad_accum to keep the effective batch)";
   } else if (name == "teacher") {
     hint = "set bitnet.kd_weight to 0 to drop the distillation teacher";
+  } else if (name.find("float matrices") != std::string::npos) {
+    hint = "set bitnet.float_freeze_fraction to 0: the SeedLM float matrices are then frozen from the first step, "
+           "with no gradients or AdamW moments";
   } else {
     hint = "the model itself is too large for this budget: raise hardware.max_vram_gb or use a larger GPU";
   }

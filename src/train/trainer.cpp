@@ -44,12 +44,11 @@ void set_cpu_rng_state(const torch::Tensor& state, const std::string& where) {
   }
 }
 
+}  // namespace
+
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
 }
-
-
-}  // namespace
 
 void restore_parameters(Transformer& student, const StateDict& params, const std::string& where) {
   torch::NoGradGuard no_grad;

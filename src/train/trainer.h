@@ -114,6 +114,9 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(Transformer& student, const 
 std::unique_ptr<torch::optim::AdamW> make_optimizer(const std::vector<torch::Tensor>& parameters,
                                                     const TrainOptions& options);
 
+// Sets every parameter group's learning rate (an optimizer from make_optimizer).
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
+
 // Copies checkpointed latent parameters into the student, by name and shape
 // (input_error naming `where` on a mismatch).
 void restore_parameters(Transformer& student, const StateDict& params, const std::string& where);

@@ -16,8 +16,11 @@
 #include "model/parameter_shapes.h"
 #include "pipeline/plan_stage1.h"
 #include "pipeline/run_stage1.h"
+#include "pipeline/stage1_memory.h"
 #include "pipeline_test_util.h"
 #include "test_util.h"
+#include "train/bit_linear.h"
+#include "train/options_from_config.h"
 
 using namespace seedforge;
 namespace fs = std::filesystem;
@@ -156,4 +159,52 @@ TEST(MemoryPlan, BlockwiseFitsA1BModelOn16GBWhereEndToEndDoesNot) {
     }
   }
   EXPECT_EQ(blocks.train_steps, 22 * config.bitnet.block_steps + 100);
+}
+
+TEST(MemoryPlan, EndToEndPhaseTermsAreTheFrozenStudentsBytes) {
+  // The plan's student term of the end-to-end phase against a real student
+  // converted, frozen (int8 trits, scales and gains) and counted tensor by
+  // tensor; freezing the float matrices from the first step removes exactly
+  // their gradients and AdamW moments (12 bytes a weight).
+  Stage1Config config = test::tiny_config(1);
+  config.bitnet.mode = "blockwise";
+  config.bitnet.e2e_steps = 5;
+  config.bitnet.per_row_scale = true;
+  config.bitnet.scale_group = 5;
+  ModelConfig mc;
+  mc.dim = 24;  // head dim 6; 24 and 36 columns: scale runs of 5 with a shorter last one
+  mc.hidden_dim = 36;
+  mc.n_layers = 2;
+  mc.n_heads = 4;
+  mc.n_kv_heads = 2;
+  mc.vocab_size = 50;
+  mc.max_seq_len = 16;
+  mc.tie_embeddings = false;
+  const TrainOptions train = train_options_from_config(config);
+  auto e2e_phase = [&](const Stage1Config& c) {
+    for (const PhaseMemory& p : estimate_stage1_memory(stage1_memory_inputs(c, mc, train, true))) {
+      if (p.phase == "end-to-end phase") return p;
+    }
+    throw std::runtime_error("no end-to-end phase");
+  };
+  auto term = [](const MemoryEstimate& m, const std::string& prefix) {
+    for (const auto& [name, bytes] : m.terms) {
+      if (name.compare(0, prefix.size(), prefix) == 0) return bytes;
+    }
+    throw std::runtime_error("no term " + prefix);
+  };
+  Transformer student(mc);
+  convert_to_bitnet(student, bitnet_options(train));
+  freeze_trits(student);
+  double bytes = 0.0;
+  for (const auto& p : student->parameters()) bytes += double(p.numel() * p.element_size());
+  for (const auto& b : student->named_buffers()) {
+    if (b.key().find("ternary_scale0") != std::string::npos) bytes += double(b.value().numel() * b.value().element_size());
+  }
+  const PhaseMemory trained = e2e_phase(config);
+  EXPECT_EQ(term(trained.host, "student"), bytes);
+  config.bitnet.float_freeze_fraction = 0.0;
+  const PhaseMemory frozen = e2e_phase(config);
+  const double float_matrices = double(2 * mc.vocab_size * mc.dim);  // embedding and untied head
+  EXPECT_EQ(term(trained.host, "gradients and AdamW") - term(frozen.host, "gradients and AdamW"), 12.0 * float_matrices);
 }
