@@ -7,13 +7,14 @@
 # measured peak RSS (/usr/bin/time's maximum resident set), their ratio, and
 # the run's stage times. A benchmark figure, not a test.
 #
-#   bench/memory/measure_rss.sh BUILD_DIR [DIM HIDDEN LAYERS HEADS KV_HEADS] [STEPS] [MODE]
+#   bench/memory/measure_rss.sh BUILD_DIR [DIM HIDDEN LAYERS HEADS KV_HEADS] [STEPS] [MODE] [E2E_STEPS]
 # Default: 768 2048 12 12 4 (about 125 M parameters), 4 steps, MODE end_to_end
 # (fine-tuning steps); MODE blockwise: STEPS steps per block on 16
-# calibration windows, no end-to-end phase (a 1.1B model: 2048 5632 22 32 4).
+# calibration windows, then E2E_STEPS (default 0) steps of the end-to-end
+# phase (a 1.1B model: 2048 5632 22 32 4).
 set -euo pipefail
 build=${1:?usage: measure_rss.sh BUILD_DIR [DIM HIDDEN LAYERS HEADS KV_HEADS] [STEPS]}
-dim=${2:-768}; hidden=${3:-2048}; layers=${4:-12}; heads=${5:-12}; kv=${6:-4}; steps=${7:-4}; mode=${8:-end_to_end}
+dim=${2:-768}; hidden=${3:-2048}; layers=${4:-12}; heads=${5:-12}; kv=${6:-4}; steps=${7:-4}; mode=${8:-end_to_end}; e2e_steps=${9:-0}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 export SEEDFORGE_DATA=${SEEDFORGE_DATA:-$root/../shared/data}
@@ -36,14 +37,14 @@ make_folder(folder, dim, hidden, layers, heads, kv, 32000, False,
 PY
 
 cat > "$work/config.json" <<JSON
-{"bitnet": {"max_steps": $steps, "mode": "$mode", "block_steps": $steps, "block_windows": 16, "batch_size": 2, "seq_len": 128, "kd_weight": 0.5, "teacher_top_k": 32,
+{"bitnet": {"max_steps": $steps, "mode": "$mode", "block_steps": $steps, "block_windows": 16, "e2e_steps": $e2e_steps, "batch_size": 2, "seq_len": 128, "kd_weight": 0.5, "teacher_top_k": 32,
             "train_text": ["text/tinystories/train.txt"], "checkpoint_every": 0, "checkpoint_dir": "$work/ckpt"},
  "encoding": {"float": "int8"},
  "eval": {"max_docs": 20},
  "hardware": {"threads": $(nproc)}}
 JSON
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GB"
-echo "mode $mode, $steps steps$([ "$mode" = blockwise ] && echo ' per block'), batch 2 x 128 tokens, threads $(nproc)"
+echo "mode $mode, $steps steps$([ "$mode" = blockwise ] && echo " per block, $e2e_steps end-to-end steps"), batch 2 x 128 tokens, threads $(nproc)"
 echo "model: dim $dim, hidden $hidden, $layers layers, $heads/$kv heads, vocabulary 32000, bf16 safetensors $(du -m "$work/model/model.safetensors" | cut -f1) MB"
 /usr/bin/time -f "%e s wall, %M KB peak RSS (dry run)" "$stage1" --input "$work/model" --output "$work/out.stage1.pt" \
   --config "$work/config.json" --dry-run --json > "$work/plan.json" 2> "$work/plan.err" || { cat "$work/plan.err"; exit 1; }
