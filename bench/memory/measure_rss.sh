@@ -21,7 +21,7 @@ export SEEDFORGE_DATA=${SEEDFORGE_DATA:-$root/../shared/data}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 stage1=$build/tools/stage1/stage1
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
 
 PYTHONPATH="$here" /usr/bin/python3 - "$work/model" "$dim" "$hidden" "$layers" "$heads" "$kv" "$SEEDFORGE_DATA" <<'PY'
 import os, sys
@@ -65,9 +65,28 @@ for p in plan["phases"]:
 peak = max(plan["phases"], key=lambda p: p["host_bytes"])
 print("planned host peak: %s %.2f GB (%s)" % (peak["phase"], peak["host_bytes"] / gib,
       ", ".join("%s %.2f" % (k, v / gib) for k, v in peak["host"].items())))
+# stage1 resets the kernel's high-water mark at each stage (so /usr/bin/time
+# sees only the last one's); the report carries the whole run's peak and each
+# stage's.
+rss = max(rss, report.get("peak_rss_bytes", 0))
 print("measured peak RSS: %.2f GB; measured / planned = %.2f" % (rss / gib, rss / peak["host_bytes"]))
 stages = report.get("stages", [])
 print("stages: " + ", ".join("%s %.1f s" % (s["stage"], s["seconds"]) for s in stages))
+# Each stage's measured peak against the plan's phases it runs.
+phases = {p["phase"]: p["host_bytes"] for p in plan["phases"]}
+of_stage = {"load": ["load"], "baseline evaluation": ["baseline evaluation"],
+            "bitnet conversion and fine-tuning": ["fine-tuning", "block-wise fine-tuning", "end-to-end phase"],
+            "encoding": ["encoding"], "reload and evaluate": ["reload and evaluate"]}
+print("| stage | seconds | measured host peak | planned (phase) | measured / planned |")
+print("|---|---:|---:|---:|---:|")
+for s in stages:
+    planned = [(phases[p], p) for p in of_stage.get(s["stage"], []) if p in phases]
+    measured = s.get("peak_rss_bytes", -1)
+    if planned and measured > 0:
+        bytes_, name = max(planned)
+        print("| %s | %.1f | %.2f GB | %.2f GB (%s) | %.2f |" % (s["stage"], s["seconds"], measured / gib, bytes_ / gib, name, measured / bytes_))
+    elif measured > 0:
+        print("| %s | %.1f | %.2f GB | - | - |" % (s["stage"], s["seconds"], measured / gib))
 t = report.get("train", {})
 if t:
     print("fine-tuning: %s tokens/s" % t.get("tokens_per_second"))

@@ -109,11 +109,22 @@ class StageClock {
     log_info(concat("stage ", stage, ": start"));
     set_current_stage(metrics_, stage);
     const auto start = Clock::now();
+    // The stage's own host peak: VmHWM reset to the current RSS first, after
+    // keeping the process's peak so far (between stages included) in
+    // lifetime_peak_. The reset is the kernel's: an outside reader of the
+    // high-water mark (/usr/bin/time's maximum resident set) sees only the
+    // last stage's; the report's peak_rss_bytes is the whole run's.
+    lifetime_peak_ = std::max(lifetime_peak_, peak_rss_bytes());
+    const bool reset = reset_peak_rss();
     auto finish = [&] {
       const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-      report_.stages.push_back({stage, seconds});
+      release_free_memory();  // what the stage freed leaves the resident set (peak_memory.h)
+      const int64_t peak = peak_rss_bytes(), now = current_rss_bytes();
+      lifetime_peak_ = std::max(lifetime_peak_, peak);
+      report_.stages.push_back({stage, seconds, peak, now});
       metrics_.set_gauge(stage1_metric::kStageSeconds, seconds, {{"stage", stage}});
-      log_info(concat("stage ", stage, ": done in ", fixed(seconds, 2), " s"));
+      log_info(concat("stage ", stage, ": done in ", fixed(seconds, 2), " s; host memory ", format_bytes(double(now)),
+                      ", peak ", format_bytes(double(peak)), reset ? " during the stage" : " since the start"));
     };
     if constexpr (std::is_void_v<decltype(body())>) {
       body();
@@ -125,9 +136,13 @@ class StageClock {
     }
   }
 
+  // The process's peak resident set: the largest stage peak, or VmHWM now.
+  int64_t lifetime_peak() const { return std::max(lifetime_peak_, peak_rss_bytes()); }
+
  private:
   Stage1Report& report_;
   MetricsRegistry& metrics_;
+  int64_t lifetime_peak_ = 0;
 };
 
 struct EvalInputs {
@@ -449,6 +464,7 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
       // float matrices (until SeedLM freezes them) train on the
       // cross-entropy and distillation loss.
       freeze_trits(student);
+      release_free_memory();  // the fp32 latent weights and the blocks' optimizer state
       for (auto& item : student->named_parameters()) {
         item.value().set_requires_grad(!is_projection_weight(item.key()) && pre_encoded.count(item.key()) == 0);
       }
@@ -459,7 +475,9 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
       end_to_end.resume = train.resume && fs::is_regular_file(checkpoint_file(train.checkpoint_dir));
       student->to(device);
       log_info(concat("end-to-end phase: ", train.e2e_steps,
-                      " steps on the ternary scales, norms and float matrices, trits fixed (int8)"));
+                      " steps on the ternary scales, norms and float matrices, trits fixed (int8); host memory ",
+                      format_bytes(double(current_rss_bytes())), ", peak ", format_bytes(double(peak_rss_bytes())),
+                      " in this stage"));
     }
     const FinetuneResult result =
         finetune_bitnet(student, teacher ? teacher.get() : nullptr, data, end_to_end, hooks, group.get());
@@ -495,6 +513,7 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   // The original (the teacher) is done with: a large model needs its memory
   // for the stages below.
   original.model = Transformer(nullptr);
+  release_free_memory();
 
   // ---- encoding -----------------------------------------------------------
   Stage1File file;
@@ -549,6 +568,7 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   // The compressed model as it will be read back: evaluated now so that its
   // figures go into the file; the reload below must reproduce them exactly.
   student = Transformer(nullptr);  // the file holds what it became
+  release_free_memory();
   Transformer compressed = build_stage1_model(file, output);
   report.after = evaluate(compressed, tokenizer, eval_inputs, model_config.max_seq_len, "compressed (in memory)");
   report.retention = report.before.top1 > 0 ? report.after.top1 / report.before.top1 : 0.0;
@@ -601,7 +621,7 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   });
 
   // ---- report ---------------------------------------------------------------
-  report.peak_rss_bytes = peak_rss_bytes();
+  report.peak_rss_bytes = stages.lifetime_peak();
   set_current_stage(metrics, "done");
   const std::string json = report_json(report).dump(2) + "\n";
   write_file_atomic(report_path, json.data(), json.size());

@@ -166,7 +166,18 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
   // The original is released after fine-tuning, the student once encoded,
   // the in-memory compressed model once evaluated (run_stage1.cpp).
   PhaseMemory encoding{"encoding", {}, {}};
-  encoding.host.terms = {{"student", weights}, {"output", double(in.output_bytes)}};
+  // The ternary form of every projection (dequantized fp32 and int8 trits,
+  // 5 bytes a weight) is built first; then one tensor at a time is encoded
+  // (the int8 codec's three fp32 temporaries and payload, 13 bytes an
+  // element) and decoded for its error (4 bytes).
+  double largest_float = 0.0;
+  for (const ParameterShape& s : parameter_shapes(c)) {
+    if (s.shape.size() >= 2) largest_float = std::max(largest_float, double(s.numel()));
+  }
+  encoding.host.terms = {{"student", weights},
+                         {"ternary weights (dequantized and trits)", 5.0 * double(projection_parameter_count(c))},
+                         {"one tensor's encoding and decoded copy", 17.0 * largest_float},
+                         {"output", double(in.output_bytes)}};
   out.push_back(encoding);
 
   PhaseMemory reload{"reload and evaluate", {}, {}};

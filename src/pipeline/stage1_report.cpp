@@ -26,7 +26,10 @@ nlohmann::json report_json(const Stage1Report& r) {
                        {"bits_per_weight", t.bits_per_weight}, {"relative_error", t.relative_error}});
   }
   nlohmann::json stages = nlohmann::json::array();
-  for (const auto& s : r.stages) stages.push_back({{"stage", s.stage}, {"seconds", s.seconds}});
+  for (const auto& s : r.stages) {
+    stages.push_back({{"stage", s.stage}, {"seconds", s.seconds}, {"peak_rss_bytes", s.peak_rss_bytes},
+                      {"end_rss_bytes", s.end_rss_bytes}});
+  }
   return {
       {"input", r.input},
       {"output", r.output},
@@ -96,8 +99,11 @@ std::string report_markdown(const Stage1Report& r) {
           << fixed(100 * (r.train_before.top1 - r.train_after.top1), 2) << " points lower |\n";
     }
   }
-  out << "\n| stage | seconds |\n|---|---|\n";
-  for (const auto& s : r.stages) out << "| " << s.stage << " | " << fixed(s.seconds, 2) << " |\n";
+  out << "\n| stage | seconds | host peak MiB |\n|---|---|---|\n";
+  for (const auto& s : r.stages) {
+    out << "| " << s.stage << " | " << fixed(s.seconds, 2) << " | "
+        << (s.peak_rss_bytes >= 0 ? fixed(double(s.peak_rss_bytes) / (1 << 20), 1) : std::string("-")) << " |\n";
+  }
   out << "\npeak memory " << fixed(double(r.peak_rss_bytes) / (1 << 20), 1) << " MiB, " << r.threads << " threads";
   if (r.train_steps > 0) {
     out << "; fine-tuning " << r.train_steps << " steps, " << r.train_tokens << " tokens, "

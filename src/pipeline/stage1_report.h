@@ -31,6 +31,10 @@ struct AccuracyFigures {
 struct StageTiming {
   std::string stage;
   double seconds = 0;
+  // Host memory: the peak resident set during the stage (the process's peak
+  // so far where the kernel cannot reset it) and the resident set at its
+  // end, bytes; -1 when unknown.
+  int64_t peak_rss_bytes = -1, end_rss_bytes = -1;
 };
 
 struct Stage1Report {
