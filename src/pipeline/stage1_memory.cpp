@@ -174,8 +174,16 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
   for (const ParameterShape& s : parameter_shapes(c)) {
     if (s.shape.size() >= 2) largest_float = std::max(largest_float, double(s.numel()));
   }
-  encoding.host.terms = {{"student", weights},
-                         {"ternary weights (dequantized and trits)", 5.0 * double(projection_parameter_count(c))},
+  // After a block-wise end-to-end phase the student's trits are int8 already
+  // (the ternary form shares them).
+  const bool frozen = in.fine_tune && in.train.mode == "blockwise" && in.train.e2e_steps > 0;
+  const double projections = double(projection_parameter_count(c));
+  const double frozen_student =
+      projections + 8.0 * double(ternary_scale_count(c, in.train.per_row_scale, in.train.scale_group)) +
+      4.0 * (p - projections);
+  encoding.host.terms = {{"student", frozen ? frozen_student : weights},
+                         {frozen ? "ternary weights (dequantized)" : "ternary weights (dequantized and trits)",
+                          (frozen ? 4.0 : 5.0) * projections},
                          {"one tensor's encoding and decoded copy", 17.0 * largest_float},
                          {"output", double(in.output_bytes)}};
   out.push_back(encoding);
