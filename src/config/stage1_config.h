@@ -88,13 +88,13 @@ struct BitnetConfig {
   double synthetic_temperature = 1.0;
   // "end_to_end": the whole student trains at once (max_steps / epochs).
   // "blockwise": each transformer block in turn trains against the original
-  // block's outputs (src/train/blockwise.h), then e2e_steps train the norms
-  // with the trits fixed.
+  // block's outputs (src/train/blockwise.h), then e2e_steps train the
+  // ternary scales, norms and float matrices with the trits frozen.
   std::string mode = "end_to_end";
   int64_t block_windows = 256;           // calibration windows (seq_len tokens each)
   int64_t block_steps = 200;             // optimizer steps per block
   std::string block_inputs = "converted";  // a block's inputs: "converted" blocks' outputs or the "original"'s
-  int64_t e2e_steps = 0;                 // blockwise: end-to-end steps after the blocks (norms only)
+  int64_t e2e_steps = 0;                 // blockwise: end-to-end steps after the blocks (scales, norms, float matrices)
 };
 
 struct SeedlmConfig {
