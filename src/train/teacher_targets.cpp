@@ -41,18 +41,16 @@ TeacherTargets teacher_targets(Transformer& teacher, const torch::Tensor& inputs
     torch::NoGradGuard no_grad;
     const torch::Tensor hidden = training_hidden(teacher, inputs, bf16, false, options.attention_kernel);
     const torch::Tensor flat = hidden.reshape({-1, hidden.size(-1)});
-    std::vector<TeacherTargets> parts;
+    std::vector<torch::Tensor> ids, logp, rest;
     for (int64_t s = 0; s < n; s += chunk) {
       const torch::Tensor logits = teacher->head(flat.narrow(0, s, std::min(chunk, n - s))).to(torch::kFloat32);
-      parts.push_back(sparsify_targets(torch::log_softmax(logits / options.kd_temperature, -1), options.teacher_top_k));
+      const TeacherTargets part =
+          sparsify_targets(torch::log_softmax(logits / options.kd_temperature, -1), options.teacher_top_k);
+      ids.push_back(part.top_ids);
+      logp.push_back(part.top_logp);
+      rest.push_back(part.rest_logp);
     }
     TeacherTargets out;
-    std::vector<torch::Tensor> ids, logp, rest;
-    for (const auto& p : parts) {
-      ids.push_back(p.top_ids);
-      logp.push_back(p.top_logp);
-      rest.push_back(p.rest_logp);
-    }
     out.top_ids = torch::cat(ids);
     out.top_logp = torch::cat(logp);
     out.rest_logp = torch::cat(rest);

@@ -108,30 +108,30 @@ MicroBatchLoss micro_batch_loss(Transformer& student, const TeacherTargets& teac
   const torch::Tensor targets = windows.narrow(1, 1, t).reshape({-1});
   const int64_t vocab = student->config().vocab_size;
   const int64_t chunk = loss_chunk_tokens(options.loss_chunk_tokens, targets.size(0), vocab);
-  MicroBatchLoss out;
+  const double temp = options.kd_temperature;
+  torch::Tensor ce, kd;  // kd: the mean KL(teacher || student), undefined without a teacher
   if (chunk < targets.size(0)) {
     // A large vocabulary's logits a chunk at a time (chunked_head_loss.h).
     const torch::Tensor hidden =
         training_hidden(student, inputs, bf16, activation_checkpointing, options.attention_kernel);  // [B, T, C]
-    const double temp = options.kd_temperature;
     const HeadLoss head = chunked_head_loss(hidden.reshape({-1, hidden.size(-1)}), student->output_weight(), targets,
                                             teacher, temp, chunk);
-    out.ce = head.ce;
-    out.kd = head.kd * (temp * temp);
-    out.loss = teacher.defined() ? out.ce + options.kd_weight * out.kd : out.ce;
-    return out;
+    ce = head.ce;
+    if (teacher.defined()) kd = head.kd;
+  } else {
+    const torch::Tensor logits =
+        training_logits(student, inputs, bf16, activation_checkpointing, options.attention_kernel);  // [B, T, V]
+    const torch::Tensor flat = logits.view({-1, logits.size(-1)});
+    ce = torch::nn::functional::cross_entropy(flat, targets);
+    // KL per token (full or top-k, teacher_targets.h), mean over tokens.
+    if (teacher.defined()) kd = distillation_kl(teacher, torch::log_softmax(flat / temp, -1));
   }
-  const torch::Tensor logits =
-      training_logits(student, inputs, bf16, activation_checkpointing, options.attention_kernel);  // [B, T, V]
-  const torch::Tensor flat = logits.view({-1, logits.size(-1)});
-  out.ce = torch::nn::functional::cross_entropy(flat, targets);
-  if (teacher.defined()) {
-    const double temp = options.kd_temperature;
-    const torch::Tensor student_logp = torch::log_softmax(flat / temp, -1);
-    // KL(teacher || student) per token (full or top-k, teacher_targets.h), mean
-    // over tokens, times T^2 so that the gradient scale does not shrink with the
+  MicroBatchLoss out;
+  out.ce = ce;
+  if (kd.defined()) {
+    // Times T^2 so that the gradient scale does not shrink with the
     // temperature (Hinton et al.).
-    out.kd = distillation_kl(teacher, student_logp) * (temp * temp);
+    out.kd = kd * (temp * temp);
     out.loss = out.ce + options.kd_weight * out.kd;
   } else {
     out.kd = torch::zeros({}, out.ce.options());
