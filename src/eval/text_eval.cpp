@@ -10,53 +10,105 @@
 
 namespace seedforge {
 
+namespace {
+
+// One batch of documents of similar length: tokens [B, len] padded with 0 and
+// mask [B, len-1] marking the positions whose next token is real.
+struct EvalBatch {
+  torch::Tensor tokens, mask;
+  int64_t documents_done = 0;  // documents up to and including this batch
+};
+
+// Longest first: batches of similar length waste little on padding.
+std::vector<EvalBatch> make_batches(const std::vector<std::vector<int32_t>>& documents, int64_t batch_tokens) {
+  std::vector<size_t> order(documents.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return documents[a].size() > documents[b].size(); });
+  std::vector<EvalBatch> batches;
+  size_t next = 0;
+  while (next < order.size()) {
+    const int64_t len = static_cast<int64_t>(documents[order[next]].size());
+    const int64_t rows = std::max<int64_t>(1, batch_tokens / std::max<int64_t>(len, 1));
+    const size_t end = std::min(order.size(), next + static_cast<size_t>(rows));
+    const int64_t b = static_cast<int64_t>(end - next);
+    if (len < 2) break;  // longest first: every document left is BOS only, nothing to score
+    EvalBatch batch;
+    batch.tokens = torch::zeros({b, len}, torch::kInt64);
+    batch.mask = torch::zeros({b, len - 1}, torch::kBool);
+    auto tok = batch.tokens.accessor<int64_t, 2>();
+    auto msk = batch.mask.accessor<bool, 2>();
+    for (int64_t r = 0; r < b; ++r) {
+      const auto& doc = documents[order[next + static_cast<size_t>(r)]];
+      for (size_t p = 0; p < doc.size(); ++p) tok[r][static_cast<int64_t>(p)] = doc[p];
+      for (size_t p = 0; p + 1 < doc.size(); ++p) msk[r][static_cast<int64_t>(p)] = true;
+    }
+    next = end;
+    batch.documents_done = static_cast<int64_t>(next);
+    batches.push_back(std::move(batch));
+  }
+  return batches;
+}
+
+// Adds one batch's scores: logits [B, len-1, V] (any dtype) on the device.
+void score_batch(const torch::Tensor& logits_any, const EvalBatch& batch, torch::Device device, TextEvalResult& result) {
+  const torch::Tensor logits = logits_any.to(torch::kFloat32);
+  const int64_t len = batch.tokens.size(1);
+  const torch::Tensor tokens = batch.tokens.to(device);
+  const torch::Tensor mask = batch.mask.to(device);
+  const torch::Tensor targets = tokens.narrow(1, 1, len - 1);                      // [B, len-1]
+  const torch::Tensor logp = torch::log_softmax(logits, -1);
+  const torch::Tensor nll = -logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1);  // [B, len-1]
+  const torch::Tensor hits = logits.argmax(-1).eq(targets);
+  result.nll_sum += nll.masked_select(mask).to(torch::kFloat64).sum().item<double>();
+  result.correct += hits.masked_select(mask).sum().item<int64_t>();
+  result.tokens += mask.sum().item<int64_t>();
+}
+
+// The inputs of every batch: tokens [B, len-1].
+torch::Tensor batch_inputs(const EvalBatch& batch) { return batch.tokens.narrow(1, 0, batch.tokens.size(1) - 1); }
+
+}  // namespace
+
 TextEvalResult evaluate_documents(Transformer& model, const std::vector<std::vector<int32_t>>& documents,
                                   const TextEvalOptions& options) {
   torch::NoGradGuard no_grad;
   model->eval();
   const torch::Device device = options.device ? *options.device : model->device();
   const auto start = std::chrono::steady_clock::now();
-
-  // Longest first: batches of similar length waste little on padding.
-  std::vector<size_t> order(documents.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return documents[a].size() > documents[b].size(); });
+  const std::vector<EvalBatch> batches = make_batches(documents, options.batch_tokens);
 
   TextEvalResult result;
   result.documents = static_cast<int64_t>(documents.size());
-  size_t next = 0;
-  while (next < order.size()) {
-    const int64_t len = static_cast<int64_t>(documents[order[next]].size());
-    const int64_t rows = std::max<int64_t>(1, options.batch_tokens / std::max<int64_t>(len, 1));
-    const size_t end = std::min(order.size(), next + static_cast<size_t>(rows));
-    const int64_t b = static_cast<int64_t>(end - next);
-    if (len < 2) {  // nothing to score (BOS only)
-      next = end;
-      continue;
+  if (!options.stream_layers) {
+    for (const EvalBatch& batch : batches) {
+      score_batch(model->forward(batch_inputs(batch).to(device)), batch, device, result);
+      if (options.progress) options.progress(batch.documents_done, result.documents);
     }
-    // tokens [B, len], padded with 0; mask [B, len-1] marks real targets.
-    auto tokens = torch::zeros({b, len}, torch::kInt64);
-    auto mask = torch::zeros({b, len - 1}, torch::kBool);
-    auto tok = tokens.accessor<int64_t, 2>();
-    auto msk = mask.accessor<bool, 2>();
-    for (int64_t r = 0; r < b; ++r) {
-      const auto& doc = documents[order[next + static_cast<size_t>(r)]];
-      for (size_t p = 0; p < doc.size(); ++p) tok[r][static_cast<int64_t>(p)] = doc[p];
-      for (size_t p = 0; p + 1 < doc.size(); ++p) msk[r][static_cast<int64_t>(p)] = true;
+  } else {
+    // Layer-outer: every batch through layer l before layer l+1, so each
+    // layer crosses to the device once.
+    const torch::Device home = model->device();
+    std::vector<torch::Tensor> hidden;  // per batch [B, len-1, C], on the host
+    for (const EvalBatch& batch : batches) hidden.push_back(model->model->embed_tokens->forward(batch_inputs(batch).to(home)));
+    for (int64_t l = 0; l < model->config().n_layers; ++l) {
+      torch::nn::Module& layer = *model->model->layers[static_cast<size_t>(l)];
+      layer.to(device);
+      for (torch::Tensor& h : hidden) h = model->layer_forward(l, h.to(device)).to(home);
+      layer.to(home);
     }
-    tokens = tokens.to(device);
-    mask = mask.to(device);
-    auto logits = model->forward(tokens.narrow(1, 0, len - 1)).to(torch::kFloat32);  // [B, len-1, V]
-    auto targets = tokens.narrow(1, 1, len - 1);                                      // [B, len-1]
-    auto logp = torch::log_softmax(logits, -1);
-    auto nll = -logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1);                   // [B, len-1]
-    auto hits = logits.argmax(-1).eq(targets);
-    result.nll_sum += nll.masked_select(mask).to(torch::kFloat64).sum().item<double>();
-    result.correct += hits.masked_select(mask).sum().item<int64_t>();
-    result.tokens += mask.sum().item<int64_t>();
-    next = end;
-    if (options.progress) options.progress(static_cast<int64_t>(next), result.documents);
+    // The final norm and the head (the embedding when tied) on the device.
+    model->model->norm->to(device);
+    torch::nn::Module& head = model->config().tie_embeddings ? static_cast<torch::nn::Module&>(*model->model->embed_tokens)
+                                                             : static_cast<torch::nn::Module&>(*model->lm_head);
+    head.to(device);
+    for (size_t i = 0; i < batches.size(); ++i) {
+      score_batch(model->head(model->model->norm->forward(hidden[i].to(device))), batches[i], device, result);
+      hidden[i] = torch::Tensor();
+      if (options.progress) options.progress(batches[i].documents_done, result.documents);
+    }
+    model->model->norm->to(home);
+    head.to(home);
   }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (result.tokens > 0) {

@@ -26,6 +26,15 @@ struct TextEvalOptions {
   // Where the batches go; unset = where the model's parameters are (a model
   // trained on CUDA is evaluated there without the caller saying so).
   std::optional<torch::Device> device;
+  // Layer streaming, for a model larger than the device: the model stays
+  // where it is (the host); one decoder layer at a time moves to `device`,
+  // runs every batch and moves back, then the final norm and the head do
+  // (moved, not copied: the model is in use by nothing else meanwhile). The
+  // hidden states of all batches wait on the host in the model's dtype:
+  // 4 bytes x (padded tokens) x C for an fp32 model. Each batch sees the same
+  // operations in the same order as without streaming, so the figures are
+  // the same (bit for bit on the CPU, tested).
+  bool stream_layers = false;
   // Called after each batch with (documents done, total).
   std::function<void(int64_t, int64_t)> progress;
 };

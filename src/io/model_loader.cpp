@@ -24,12 +24,44 @@ std::unique_ptr<Tokenizer> load_checkpoint_tokenizer(const Checkpoint& ck, const
   return tokenizer;
 }
 
+namespace {
+
+// Whatever the Transformer's modules and tables depend on.
+bool same_architecture(const ModelConfig& a, const ModelConfig& b) {
+  return a.dim == b.dim && a.hidden_dim == b.hidden_dim && a.n_layers == b.n_layers && a.n_heads == b.n_heads &&
+         a.n_kv_heads == b.n_kv_heads && a.vocab_size == b.vocab_size && a.max_seq_len == b.max_seq_len &&
+         a.rope_theta == b.rope_theta && a.norm_eps == b.norm_eps && a.tie_embeddings == b.tie_embeddings &&
+         a.attention_bias == b.attention_bias;
+}
+
+}  // namespace
+
 LoadedModel load_model(const std::string& model_path, const std::string& tokenizer_path, torch::Device device) {
   LoadedModel out;
+  // Where the config is in a header (llama2.c, a Hugging Face folder), the
+  // model is built first and its parameters' storage freed; the
+  // checkpoint's fp32 tensors then become the parameters. The peak is one
+  // fp32 copy (4 bytes a parameter) instead of two: the tensors as read and
+  // a model built from them. The readers release the file's mapped pages
+  // tensor by tensor (safetensors.h).
+  Transformer empty{nullptr};
+  if (checkpoint_config_in_header(model_path)) {
+    const ModelConfig header = read_checkpoint_header(model_path).config;
+    header.validate(model_path);
+    empty = Transformer(header);
+    release_parameter_storage(empty);
+  }
   out.checkpoint = load_checkpoint(model_path);
   Checkpoint& ck = out.checkpoint;
   out.tokenizer = load_checkpoint_tokenizer(ck, tokenizer_path, model_path);
-  out.model = build_model(ck.config, ck.tensors, model_path);
+  if (empty && same_architecture(empty->config(), ck.config)) {
+    adopt_state_dict(empty, std::move(ck.tensors), model_path);
+    out.model = empty;
+    out.model->eval();
+  } else {
+    empty = Transformer(nullptr);
+    out.model = build_model(ck.config, ck.tensors, model_path);
+  }
   // The model holds the weights now: a second fp32 copy for the whole run
   // would double the host memory of a large model.
   ck.tensors.clear();

@@ -207,11 +207,14 @@ torch::Tensor SafetensorsReader::tensor(const SafetensorsEntry& entry, torch::Sc
   if (reinterpret_cast<uintptr_t>(p) % info->size == 0) {
     // Aligned: convert straight out of the mapping, one copy.
     torch::Tensor view = torch::from_blob(const_cast<uint8_t*>(p), entry.shape, src);
-    return view.to(dtype, /*non_blocking=*/false, /*copy=*/true);
+    torch::Tensor out = view.to(dtype, /*non_blocking=*/false, /*copy=*/true);
+    file_->release(p, nbytes);  // read once: the copy is what stays resident
+    return out;
   }
   // Header lengths are not always multiples of 8: copy to aligned memory first.
   torch::Tensor t = torch::empty(entry.shape, src);
   if (nbytes > 0) std::memcpy(t.data_ptr(), p, nbytes);
+  file_->release(p, nbytes);
   return dtype == info->dtype ? t : t.to(dtype);
 }
 

@@ -170,6 +170,16 @@ torch::Tensor TransformerImpl::head(const torch::Tensor& hidden) {
 
 torch::Tensor TransformerImpl::forward(const torch::Tensor& tokens) { return head(hidden_states(tokens)); }
 
+torch::Tensor TransformerImpl::layer_forward(int64_t l, const torch::Tensor& x) {
+  TORCH_CHECK(x.dim() == 3, "layer_forward: x must be [B, T, C]");
+  TORCH_CHECK(l >= 0 && l < config_.n_layers, "layer_forward: no layer ", l);
+  const int64_t t = x.size(1);
+  TORCH_CHECK(t <= config_.max_seq_len, "sequence of ", t, " tokens exceeds max_seq_len ", config_.max_seq_len);
+  const auto cos = rope_cos_.narrow(0, 0, t).to(x.device());
+  const auto sin = rope_sin_.narrow(0, 0, t).to(x.device());
+  return model->layers[static_cast<size_t>(l)]->as<DecoderLayerImpl>()->forward(x, cos, sin, nullptr, 0);
+}
+
 KVCache TransformerImpl::make_cache(int64_t batch, int64_t max_len) const {
   KVCache cache;
   auto options = model->embed_tokens->weight.options().requires_grad(false);
@@ -216,7 +226,11 @@ StateDict model_state_dict(const Transformer& model) {
   return out;
 }
 
-void load_state_dict(Transformer& model, const StateDict& tensors, const std::string& where) {
+namespace {
+
+// load_state_dict's checks, with `assign` putting each tensor in its parameter.
+template <typename Assign>
+void assign_state_dict(Transformer& model, const StateDict& tensors, const std::string& where, Assign assign) {
   torch::NoGradGuard no_grad;
   auto params = model->named_parameters(/*recurse=*/true);
   std::set<std::string> seen;
@@ -236,12 +250,31 @@ void load_state_dict(Transformer& model, const StateDict& tensors, const std::st
     if (param->sizes() != value.sizes()) {
       throw input_error(where, ": tensor '", name, "' has shape ", value.sizes(), ", expected ", param->sizes());
     }
-    param->copy_(value);
+    assign(*param, value);
     seen.insert(name);
   }
   for (const auto& item : params) {
     if (!seen.count(item.key())) throw input_error(where, ": tensor '", item.key(), "' is missing");
   }
+}
+
+}  // namespace
+
+void load_state_dict(Transformer& model, const StateDict& tensors, const std::string& where) {
+  assign_state_dict(model, tensors, where, [](torch::Tensor& param, const torch::Tensor& value) { param.copy_(value); });
+}
+
+void release_parameter_storage(Transformer& model) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : model->parameters()) p.set_data(torch::zeros({}, p.options()).expand(p.sizes()));
+}
+
+void adopt_state_dict(Transformer& model, StateDict&& tensors, const std::string& where) {
+  assign_state_dict(model, tensors, where, [](torch::Tensor& param, const torch::Tensor& value) {
+    param.set_data(value.to(param.device(), param.scalar_type()).contiguous());
+  });
+  tensors.clear();
+  tensors.shrink_to_fit();
 }
 
 Transformer build_model(const ModelConfig& config, const StateDict& tensors, const std::string& where) {

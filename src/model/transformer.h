@@ -118,6 +118,11 @@ class TransformerImpl : public torch::nn::Module {
   torch::Tensor hidden_states(const torch::Tensor& tokens);
   // hidden [.., C] -> logits [.., V]
   torch::Tensor head(const torch::Tensor& hidden);
+  // Decoder layer l alone: x [B, T, C] at positions 0..T-1 -> [B, T, C], the
+  // same operations as hidden_states() applies to it. The layer must be on
+  // x's device; the RoPE tables follow x, so a caller can move one layer at a
+  // time to a GPU while the rest of the model stays on the host.
+  torch::Tensor layer_forward(int64_t l, const torch::Tensor& x);
 
   // Incremental forward: tokens [B, T] at positions cache.length..+T-1, appends to
   // the cache, returns logits [B, T, V].
@@ -147,6 +152,15 @@ using StateDict = std::vector<std::pair<std::string, torch::Tensor>>;
 // with the same shape; extra names are errors (a tied checkpoint's
 // lm_head.weight equal to the embeddings is accepted). `where` names the source.
 void load_state_dict(Transformer& model, const StateDict& tensors, const std::string& where);
+// For loading a large model at 4 bytes a parameter instead of 8: frees every
+// parameter's storage (each keeps its shape, over one shared element) so that
+// adopt_state_dict() can make the checkpoint's own tensors the parameters.
+// Until then the model is not usable.
+void release_parameter_storage(Transformer& model);
+// load_state_dict()'s checks, but each tensor becomes its parameter (no copy
+// when it already has the parameter's dtype and device and is contiguous);
+// `tensors` is left empty.
+void adopt_state_dict(Transformer& model, StateDict&& tensors, const std::string& where);
 // The model's parameters as a StateDict (detached, same device/dtype).
 StateDict model_state_dict(const Transformer& model);
 // Builds a model from config + weights, fp32 on CPU.

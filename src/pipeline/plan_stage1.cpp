@@ -204,6 +204,7 @@ Stage1Plan plan_stage1(const std::string& input, const std::string& output, cons
   memory.train_windows = windows;
   memory.output_bytes = plan.estimated_output_bytes;
   memory.eval_batch_tokens = std::min<int64_t>(TextEvalOptions().batch_tokens, std::max<int64_t>(plan.eval_tokens, 1));
+  memory.eval_tokens = plan.eval_tokens;
   plan.phases = estimate_stage1_memory(memory);
 
   // Time: a small model is timed on a few batches of a model of its shape

@@ -151,10 +151,17 @@ struct EvalInputs {
   std::string hellaswag_path;
 };
 
+// Where an evaluation runs: a model on the host is streamed layer by layer
+// onto `device` when they differ (text_eval.h), so that a model larger than
+// the GPU is never on it whole; otherwise it runs where it is.
 AccuracyFigures evaluate(Transformer& model, const Tokenizer& tokenizer, const EvalInputs& inputs, int64_t max_seq_len,
-                         const std::string& label) {
+                         const std::string& label, torch::Device device) {
   AccuracyFigures a;
   TextEvalOptions text_options;
+  if (model->device() != device) {
+    text_options.device = device;
+    text_options.stream_layers = true;
+  }
   const TextEvalResult text = evaluate_documents(model, inputs.documents, text_options);
   a.tokens = text.tokens;
   a.perplexity = text.perplexity;
@@ -273,7 +280,10 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
 
   // ---- load ---------------------------------------------------------------
   LoadedModel original = stages.run("load", [&] {
-    LoadedModel m = load_model(input, config.eval.tokenizer, device);
+    // Block-wise keeps the original on the host: its blocks go to the GPU
+    // one at a time (targets, evaluation), its matrices in bf16 as the
+    // end-to-end phase's teacher.
+    LoadedModel m = load_model(input, config.eval.tokenizer, blockwise ? torch::Device(torch::kCPU) : device);
     report.input_bytes = path_bytes(input);
     report.parameters = parameter_count(m.checkpoint.config);
     metrics.set_gauge(stage1_metric::kInputBytes, double(report.input_bytes));
@@ -342,9 +352,10 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   // ---- baseline evaluation ----------------------------------------------
   report.before = stages.run("baseline evaluation", [&] {
     if (!train_inputs.documents.empty()) {
-      report.train_before = evaluate(original.model, tokenizer, train_inputs, model_config.max_seq_len, "original on training text");
+      report.train_before = evaluate(original.model, tokenizer, train_inputs, model_config.max_seq_len, "original on training text",
+                                   device);
     }
-    return evaluate(original.model, tokenizer, eval_inputs, model_config.max_seq_len, "original");
+    return evaluate(original.model, tokenizer, eval_inputs, model_config.max_seq_len, "original", device);
   });
   metrics.set_gauge(stage1_metric::kTop1, report.before.top1, {{"model", "original"}});
   metrics.set_gauge(stage1_metric::kPerplexity, report.before.perplexity, {{"model", "original"}});
@@ -570,10 +581,11 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   student = Transformer(nullptr);  // the file holds what it became
   release_free_memory();
   Transformer compressed = build_stage1_model(file, output);
-  report.after = evaluate(compressed, tokenizer, eval_inputs, model_config.max_seq_len, "compressed (in memory)");
+  report.after = evaluate(compressed, tokenizer, eval_inputs, model_config.max_seq_len, "compressed (in memory)", device);
   report.retention = report.before.top1 > 0 ? report.after.top1 / report.before.top1 : 0.0;
   if (!train_inputs.documents.empty()) {
-    report.train_after = evaluate(compressed, tokenizer, train_inputs, model_config.max_seq_len, "compressed on training text");
+    report.train_after = evaluate(compressed, tokenizer, train_inputs, model_config.max_seq_len, "compressed on training text",
+                                 device);
     report.train_retention = report.train_before.top1 > 0 ? report.train_after.top1 / report.train_before.top1 : 0.0;
   }
   file.metrics_json = stage1_embedded_metrics(report);
@@ -589,7 +601,8 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   // ---- reload and evaluate --------------------------------------------------
   stages.run("reload and evaluate", [&] {
     LoadedModel reloaded = open_model(output, "", torch::kCPU);
-    const AccuracyFigures again = evaluate(reloaded.model, *reloaded.tokenizer, eval_inputs, model_config.max_seq_len, "compressed (reloaded)");
+    const AccuracyFigures again = evaluate(reloaded.model, *reloaded.tokenizer, eval_inputs, model_config.max_seq_len, "compressed (reloaded)",
+                                             device);
     if (again.top1 != report.after.top1 || again.tokens != report.after.tokens) {
       throw runtime_error("reloading '", output, "' gave top-1 ", again.top1, " but the in-memory model gave ",
                           report.after.top1, ": the file does not hold the model that was evaluated");

@@ -20,6 +20,22 @@ double eval_batch_bytes(const ModelConfig& c, int64_t tokens) {
   return 4.0 * double(tokens) * per_token;
 }
 
+// Fp32 parameters of one decoder layer (norms, projections, biases).
+double layer_parameters(const ModelConfig& c) {
+  return double(parameter_count(c) - c.vocab_size * c.dim * (c.tie_embeddings ? 1 : 2) - c.dim) /
+         double(std::max<int64_t>(c.n_layers, 1));
+}
+
+// An evaluation streamed layer by layer onto the GPU (text_eval.h): one
+// layer, then the final norm and the head, are on the device beside one
+// batch; the hidden states of every batch wait on the host (fp32).
+void add_streamed_evaluation(PhaseMemory& phase, const ModelConfig& c, double eval, int64_t eval_tokens) {
+  phase.host.terms.emplace_back("hidden states of the evaluation text", 4.0 * double(eval_tokens) * double(c.dim));
+  phase.device.terms = {{"one layer, then the head", 4.0 * std::max(layer_parameters(c), double(c.vocab_size * c.dim))},
+                        {"evaluation batch", eval},
+                        {"runtime", runtime_bytes(true)}};
+}
+
 const PhaseMemory& peak(const std::vector<PhaseMemory>& phases, bool device) {
   size_t best = 0;
   for (size_t i = 1; i < phases.size(); ++i) {
@@ -59,8 +75,14 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
   load.host.terms = {{"weights as read", weights}, {"model", weights}, {"input file", double(in.input_file_bytes)}};
   out.push_back(load);
 
+  // Block-wise keeps the original on the host and streams its layers to the
+  // GPU; end-to-end moves it there whole (run_stage1.cpp).
+  const bool original_on_host = in.train.mode == "blockwise";
   PhaseMemory baseline{"baseline evaluation", {}, {}};
-  if (in.cuda) {
+  if (in.cuda && original_on_host) {
+    baseline.host.terms = {{"original", weights}};
+    add_streamed_evaluation(baseline, c, eval, in.eval_tokens);
+  } else if (in.cuda) {
     baseline.host.terms = {{"original", 0.0}};
     baseline.device.terms = {{"original", weights}, {"evaluation batch", eval}, {"runtime", runtime_bytes(true)}};
   } else {
@@ -74,8 +96,7 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
     // gradients and AdamW (16 bytes a parameter), the original's block for
     // the targets, one block's activations, a batch of inputs and targets;
     // the calibration inputs and targets of all N windows stay on the host.
-    const double block_params = double(parameter_count(c) - c.vocab_size * c.dim * (c.tie_embeddings ? 1 : 2) - c.dim) /
-                                double(std::max<int64_t>(c.n_layers, 1));
+    const double block_params = layer_parameters(c);
     const double element = in.bf16 ? 2.0 : 4.0;
     const double windows = double(std::min(in.train.block_windows, std::max<int64_t>(in.train_windows, 1)));
     const double calibration = 2.0 * windows * double(in.train.seq_len) * double(c.dim) * element;
@@ -190,10 +211,12 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
 
   PhaseMemory reload{"reload and evaluate", {}, {}};
   // Decoding builds the fp32 weights, then a model from them (8 P at once),
-  // beside the encoded file in memory and the one read back.
+  // beside the encoded file in memory and the one read back. The model is
+  // decoded on the host; on CUDA it is evaluated streamed onto the GPU (also
+  // the in-memory compressed model's evaluation before the write).
   reload.host.terms = {{"decoded weights", weights}, {"decoded model", weights}, {"output, twice", 2.0 * double(in.output_bytes)}};
   if (in.cuda) {
-    reload.device.terms = {{"decoded model", weights}, {"evaluation batch", eval}, {"runtime", runtime_bytes(true)}};
+    add_streamed_evaluation(reload, c, eval, in.eval_tokens);
   } else {
     reload.host.terms.emplace_back("evaluation batch", eval);
   }

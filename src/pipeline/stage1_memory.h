@@ -62,6 +62,7 @@ struct Stage1MemoryInputs {
   int64_t train_windows = 0;     // for the teacher cache
   int64_t output_bytes = 0;      // the planned .stage1.pt
   int64_t eval_batch_tokens = 0; // tokens of one evaluation forward
+  int64_t eval_tokens = 0;       // all scored tokens of the evaluation text
   // The SeedLM-stored float matrices (embeddings, an untied head) are frozen
   // before the first step (bitnet.float_freeze_fraction 0): no gradients or
   // AdamW moments for them.

@@ -274,8 +274,10 @@ FinetuneResult finetune_bitnet(Transformer& student, Transformer* teacher, const
   student->to(device);
   student->train();
   if (use_teacher) {
-    (*teacher)->to(device);
+    // bf16 before the move: a teacher on the host (block-wise) never has
+    // its fp32 matrices on the device.
     if (cuda && bf16) store_matrices_in_bf16(*teacher);
+    (*teacher)->to(device);
     (*teacher)->eval();
   }
   Transformer* kd_teacher = use_teacher ? teacher : nullptr;

@@ -41,6 +41,33 @@ TEST(TextEval, First100DocumentsMatchReferenceFigures) {
   EXPECT_NEAR(r.top1, 0.52324, 0.001);
 }
 
+// Layer streaming runs each batch through the same operations in the same
+// order, layer-outer instead of batch-outer: on the CPU (device = host) the
+// sums are the same bit for bit, and the layers end where they started.
+TEST(TextEval, LayerStreamingGivesTheSameFiguresBitForBit) {
+  auto& m = stories();
+  auto docs = read_documents(test::valid_text());
+  docs.resize(100);
+  const auto tokens = tokenize_documents(docs, *m.tokenizer, m.checkpoint.config.max_seq_len);
+  TextEvalOptions plain;
+  plain.batch_tokens = 700;  // several batches of different lengths
+  TextEvalOptions streamed = plain;
+  streamed.stream_layers = true;
+  streamed.device = torch::Device(torch::kCPU);
+  std::vector<int64_t> progress;
+  streamed.progress = [&](int64_t done, int64_t) { progress.push_back(done); };
+  const TextEvalResult a = evaluate_documents(m.model, tokens, plain);
+  const TextEvalResult b = evaluate_documents(m.model, tokens, streamed);
+  EXPECT_EQ(b.tokens, 7809);
+  EXPECT_EQ(a.tokens, b.tokens);
+  EXPECT_EQ(a.correct, b.correct);
+  EXPECT_EQ(a.nll_sum, b.nll_sum);
+  ASSERT_FALSE(progress.empty());
+  EXPECT_GT(progress.size(), 1u);
+  EXPECT_EQ(progress.back(), 100);
+  for (const auto& p : m.model->parameters()) EXPECT_TRUE(p.device().is_cpu());
+}
+
 TEST(Generate, GreedyStoryFromBosMatchesReference) {
   auto& m = stories();
   GenerateOptions options;

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/checkpoint.h"
 #include "io/hf_config.h"
 #include "io/hf_folder.h"
 #include "io/pt_state_dict.h"
@@ -137,6 +138,46 @@ TEST(HfFolder, SaveLoadRoundTrip) {
   size_t n = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir.path())) n += e.is_directory();
   EXPECT_EQ(n, 2u);
+}
+
+// The loader's one-copy path (model_loader.cpp): a model built from the
+// header, its storage released, then the checkpoint's tensors adopted as its
+// parameters. The header's config must be the one the full load gives, the
+// adopted tensors must be the parameters themselves (no copy), and the model
+// must compute what a model built by copying computes.
+TEST(HfFolder, HeaderConfigAndAdoptedTensorsGiveTheCopiedModel) {
+  TempDir dir;
+  for (const bool tied : {true, false}) {
+    const std::string out = dir.file(tied ? "tied" : "untied");
+    const ModelConfig config = test::tiny_config(tied, /*bias=*/!tied);
+    save_hf_folder(out, config, test::tiny_state_dict(config));
+    Checkpoint ck = load_checkpoint(out);
+    test::expect_same_config(read_checkpoint_header(out).config, ck.config);
+    EXPECT_TRUE(checkpoint_config_in_header(out));
+
+    Transformer copied = build_model(ck.config, ck.tensors, out);
+    Transformer adopted(ck.config);
+    release_parameter_storage(adopted);
+    for (const auto& p : adopted->parameters()) EXPECT_LE(p.storage().nbytes(), 4u);
+    std::map<std::string, const void*> where;
+    for (const auto& [name, t] : ck.tensors) where[name] = t.data_ptr();
+    adopt_state_dict(adopted, std::move(ck.tensors), out);
+    EXPECT_TRUE(ck.tensors.empty());
+    for (const auto& item : adopted->named_parameters()) {
+      EXPECT_EQ(item.value().data_ptr(), where.at(item.key())) << item.key();
+    }
+    adopted->eval();
+    const torch::Tensor tokens = torch::randint(0, config.vocab_size, {2, 9}, torch::kInt64);
+    torch::NoGradGuard no_grad;
+    EXPECT_TRUE(torch::equal(adopted->forward(tokens), copied->forward(tokens)));
+
+    // The checks are load_state_dict's: a wrong shape names the tensor.
+    Transformer again(ck.config);
+    release_parameter_storage(again);
+    StateDict bad = model_state_dict(copied);
+    bad[1].second = torch::zeros({3});
+    test::expect_input_error([&] { adopt_state_dict(again, std::move(bad), out); }, {out, "has shape"});
+  }
 }
 
 TEST(HfFolder, SavingIntoAnExistingFolderKeepsItsTokenizer) {

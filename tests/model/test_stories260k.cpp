@@ -23,6 +23,21 @@ TEST(Stories260K, ConfigFromHeader) {
   EXPECT_EQ(ck.config.vocab_size, 512);
   EXPECT_EQ(ck.config.max_seq_len, 512);
   EXPECT_TRUE(ck.config.tie_embeddings);
+  // The loader builds the model from the header before reading the weights
+  // (model_loader.cpp): the header alone must give the same config.
+  EXPECT_TRUE(checkpoint_config_in_header(test::stories_model()));
+  const ModelConfig header = read_checkpoint_header(test::stories_model()).config;
+  EXPECT_EQ(header.dim, ck.config.dim);
+  EXPECT_EQ(header.hidden_dim, ck.config.hidden_dim);
+  EXPECT_EQ(header.n_layers, ck.config.n_layers);
+  EXPECT_EQ(header.n_heads, ck.config.n_heads);
+  EXPECT_EQ(header.n_kv_heads, ck.config.n_kv_heads);
+  EXPECT_EQ(header.vocab_size, ck.config.vocab_size);
+  EXPECT_EQ(header.max_seq_len, ck.config.max_seq_len);
+  EXPECT_EQ(header.rope_theta, ck.config.rope_theta);
+  EXPECT_EQ(header.norm_eps, ck.config.norm_eps);
+  EXPECT_EQ(header.tie_embeddings, ck.config.tie_embeddings);
+  EXPECT_EQ(header.attention_bias, ck.config.attention_bias);
 }
 
 TEST(Stories260K, ReferenceLogits) {
