@@ -70,13 +70,20 @@ torch::Tensor batch_inputs(const EvalBatch& batch) { return batch.tokens.narrow(
 
 }  // namespace
 
+int64_t text_eval_batch_tokens(int64_t vocab_size) {
+  const int64_t logits_budget = int64_t(1) << 30;  // bytes
+  return std::max<int64_t>(1, std::min<int64_t>(16384, logits_budget / (8 * std::max<int64_t>(vocab_size, 1))));
+}
+
 TextEvalResult evaluate_documents(Transformer& model, const std::vector<std::vector<int32_t>>& documents,
                                   const TextEvalOptions& options) {
   torch::NoGradGuard no_grad;
   model->eval();
   const torch::Device device = options.device ? *options.device : model->device();
   const auto start = std::chrono::steady_clock::now();
-  const std::vector<EvalBatch> batches = make_batches(documents, options.batch_tokens);
+  const int64_t batch_tokens =
+      options.batch_tokens > 0 ? options.batch_tokens : text_eval_batch_tokens(model->config().vocab_size);
+  const std::vector<EvalBatch> batches = make_batches(documents, batch_tokens);
 
   TextEvalResult result;
   result.documents = static_cast<int64_t>(documents.size());

@@ -22,7 +22,8 @@ namespace seedforge {
 struct TextEvalOptions {
   // Documents are sorted by length and packed into batches of at most this many
   // (padded) tokens: large enough to keep the matrix products efficient.
-  int64_t batch_tokens = 16384;
+  // 0 = text_eval_batch_tokens(the model's vocabulary).
+  int64_t batch_tokens = 0;
   // Where the batches go; unset = where the model's parameters are (a model
   // trained on CUDA is evaluated there without the caller saying so).
   std::optional<torch::Device> device;
@@ -49,6 +50,11 @@ struct TextEvalResult {
   double seconds = 0.0;
   double tokens_per_second = 0.0;  // scored tokens / wall seconds
 };
+
+// The default batch: 16,384 padded tokens, fewer where a batch's fp32 logits
+// and their log-softmax (8 bytes a token and vocabulary entry) would pass
+// 1 GiB (a 32,000 vocabulary: 4,194 tokens; 151,936: 883).
+int64_t text_eval_batch_tokens(int64_t vocab_size);
 
 TextEvalResult evaluate_documents(Transformer& model, const std::vector<std::vector<int32_t>>& documents,
                                   const TextEvalOptions& options = {});

@@ -200,10 +200,11 @@ Stage1Plan plan_stage1(const std::string& input, const std::string& output, cons
   Stage1MemoryInputs memory = stage1_memory_inputs(config, mc, train, fine_tune);
   plan.memory = estimate_training_memory(mc, train, train.kd_weight > 0, cuda, memory.bf16, memory.activation_checkpointing);
   memory.input_file_bytes = plan.input_bytes;
+  memory.config_in_header = checkpoint_config_in_header(input);
   memory.train_tokens = stream_tokens;
   memory.train_windows = windows;
   memory.output_bytes = plan.estimated_output_bytes;
-  memory.eval_batch_tokens = std::min<int64_t>(TextEvalOptions().batch_tokens, std::max<int64_t>(plan.eval_tokens, 1));
+  memory.eval_batch_tokens = std::min<int64_t>(text_eval_batch_tokens(mc.vocab_size), std::max<int64_t>(plan.eval_tokens, 1));
   memory.eval_tokens = plan.eval_tokens;
   plan.phases = estimate_stage1_memory(memory);
 

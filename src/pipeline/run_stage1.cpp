@@ -205,7 +205,8 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   if (checkpoint_config_in_header(input)) {
     Stage1MemoryInputs memory = stage1_memory_inputs(config, read_checkpoint_header(input).config, train, fine_tune);
     memory.input_file_bytes = path_bytes(input);
-    memory.eval_batch_tokens = TextEvalOptions().batch_tokens;
+    memory.config_in_header = true;
+    memory.eval_batch_tokens = text_eval_batch_tokens(memory.model.vocab_size);
     check_stage1_memory_fits(estimate_stage1_memory(memory), memory.cuda, config.hardware.max_vram_gb,
                              physical_memory_bytes(), "the memory plan of " + input);
   }

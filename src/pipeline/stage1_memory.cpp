@@ -70,9 +70,20 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
   const bool teacher = in.train.kd_weight > 0.0;
   std::vector<PhaseMemory> out;
 
+  double largest_float = 0.0;  // elements of the largest matrix
+  for (const ParameterShape& s : parameter_shapes(c)) {
+    if (s.shape.size() >= 2) largest_float = std::max(largest_float, double(s.numel()));
+  }
+
   PhaseMemory load{"load", {}, {}};
   load.host.parameters = load.device.parameters = int64_t(p);
-  load.host.terms = {{"weights as read", weights}, {"model", weights}, {"input file", double(in.input_file_bytes)}};
+  if (in.config_in_header) {
+    // The checkpoint's fp32 tensors become the model's parameters; a
+    // safetensors reader holds one tensor's mapped pages at a time.
+    load.host.terms = {{"model (the checkpoint's tensors)", weights}, {"one tensor as read", 4.0 * largest_float}};
+  } else {
+    load.host.terms = {{"weights as read", weights}, {"model", weights}, {"input file", double(in.input_file_bytes)}};
+  }
   out.push_back(load);
 
   // Block-wise keeps the original on the host and streams its layers to the
@@ -191,10 +202,6 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
   // 5 bytes a weight) is built first; then one tensor at a time is encoded
   // (the int8 codec's three fp32 temporaries and payload, 13 bytes an
   // element) and decoded for its error (4 bytes).
-  double largest_float = 0.0;
-  for (const ParameterShape& s : parameter_shapes(c)) {
-    if (s.shape.size() >= 2) largest_float = std::max(largest_float, double(s.numel()));
-  }
   // After a block-wise end-to-end phase the student's trits are int8 already
   // (the ternary form shares them).
   const bool frozen = in.fine_tune && in.train.mode == "blockwise" && in.train.e2e_steps > 0;

@@ -58,6 +58,10 @@ struct Stage1MemoryInputs {
   bool fine_tune = true;
   bool cuda = false, bf16 = false, activation_checkpointing = false;
   int64_t input_file_bytes = 0;  // the checkpoint on disk
+  // The config is in a header (llama2.c, a Hugging Face folder): the loader
+  // builds the model first and adopts the checkpoint's tensors, one fp32
+  // copy at the peak (model_loader.cpp); other formats are read, then copied.
+  bool config_in_header = false;
   int64_t train_tokens = 0;      // the token stream (0 = unknown: omitted)
   int64_t train_windows = 0;     // for the teacher cache
   int64_t output_bytes = 0;      // the planned .stage1.pt

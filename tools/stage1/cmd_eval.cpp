@@ -44,7 +44,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--engine", args->engine,
                   "What runs a .stage1.pt: auto (the ternary engine on the CPU, libtorch on CUDA), ternary, or torch "
                   "(the decoded weights through libtorch); other models always run on libtorch");
-  cmd->add_option("--batch-tokens", r.batch_tokens, "Padded tokens per forward pass (0 = defaults: text 16384, HellaSwag 4096)")
+  cmd->add_option("--batch-tokens", r.batch_tokens, "Padded tokens per forward pass (0 = defaults: text 16384, fewer for a vocabulary over 8,192 so a batch's logits stay under 1 GiB; HellaSwag 4096)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", args->json, "Print one JSON object instead of the Markdown table");
   cmd->add_option("--markdown", args->markdown, "Also write the Markdown table to this file");
