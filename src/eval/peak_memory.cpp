@@ -1,9 +1,6 @@
 #include "eval/peak_memory.h"
 
 #include <sys/resource.h>
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 
 #include <fstream>
 #include <string>
@@ -47,12 +44,6 @@ int64_t peak_rss_bytes() {
 }
 
 int64_t current_rss_bytes() { return status_field_bytes("VmRSS"); }
-
-void release_free_memory() {
-#if defined(__GLIBC__)
-  malloc_trim(0);
-#endif
-}
 
 bool reset_peak_rss() {
   std::ofstream out("/proc/self/clear_refs");

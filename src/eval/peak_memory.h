@@ -4,6 +4,8 @@
 // which src/eval/CMakeLists.txt does when libtorch brings CUDA libraries).
 #pragma once
 
+#include "common/release_memory.h"
+
 #include <cstdint>
 
 namespace seedforge {
@@ -18,14 +20,7 @@ int64_t current_rss_bytes();
 // kernel refused (the peak then stays the process-lifetime one).
 bool reset_peak_rss();
 
-// Hands the allocator's free pages back to the system (glibc: malloc_trim).
-// libtorch's CPU tensors come from malloc; once glibc's mmap threshold has
-// grown (it follows the largest block freed, up to 32 MiB), tensors below it
-// come from the heap, and freeing them keeps their pages resident: a freed
-// model of small tensors would still count in the resident set and in what
-// the next phase can use. Cheap (a pass over the free lists); a no-op
-// elsewhere.
-void release_free_memory();
+// release_free_memory() lives in common/release_memory.h (included above).
 
 // Physical memory of this machine in bytes (MemTotal), or -1 when unknown.
 int64_t physical_memory_bytes();

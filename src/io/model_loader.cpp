@@ -1,6 +1,7 @@
 #include "io/model_loader.h"
 
 #include "common/error.h"
+#include "common/release_memory.h"
 
 namespace seedforge {
 
@@ -50,6 +51,7 @@ LoadedModel load_model(const std::string& model_path, const std::string& tokeniz
     header.validate(model_path);
     empty = Transformer(header);
     release_parameter_storage(empty);
+    release_free_memory();  // else the tensors read next do not reuse those pages
   }
   out.checkpoint = load_checkpoint(model_path);
   Checkpoint& ck = out.checkpoint;
