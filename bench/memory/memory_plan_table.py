@@ -9,7 +9,8 @@ given config (device cuda, max_vram_gb 16 unless the config says otherwise)
 in bitnet.mode end_to_end and blockwise, and prints one Markdown row per
 shape: parameters, the planned output size, the host peak, and the device
 memory of end-to-end fine-tuning and of the two block-wise phases, each
-against the budget.
+against the budget, and the block-wise run's device peak over all its
+phases (the evaluations included).
 
     bench/memory/memory_plan_table.py BUILD_DIR [CONFIG_JSON]
 
@@ -118,8 +119,8 @@ def main():
     print("bitnet: batch_size %s, seq_len %s; blockwise: block_windows %s, e2e_steps %s; hardware.device %s (bf16)" % (
         b.get("batch_size"), b.get("seq_len"), b.get("block_windows", 256), e2e_steps, hardware["device"]))
     print()
-    print("| model shape | parameters | output | host peak (phase) | end_to_end: device | blockwise: block phase device | blockwise: end-to-end phase device |")
-    print("|---|---:|---:|---|---|---|---|")
+    print("| model shape | parameters | output | blockwise: host peak (phase) | end_to_end: device | blockwise: block phase device | blockwise: end-to-end phase device | blockwise: device peak of the whole run (phase) |")
+    print("|---|---:|---:|---|---|---|---|---|")
     notes = []
     with tempfile.TemporaryDirectory() as work:
         for name, h, f, layers, heads, kv, vocab, tied, note in SHAPES:
@@ -144,9 +145,11 @@ def main():
                 largest = max(p["device"].items(), key=lambda kv: kv[1])
                 return "%s %s (largest: %s %s)" % (gb(p["device_bytes"]), "fits" if p["device_bytes"] <= budget else "**does not fit**",
                                                    largest[0], gb(largest[1]))
-            print("| %s | %.2f B | %.0f MB | %s (%s) | %s | %s | %s |" % (
+            dev = max(blocks["phases"], key=lambda p: p["device_bytes"])
+            print("| %s | %.2f B | %.0f MB | %s (%s) | %s | %s | %s | %s %s (%s) |" % (
                 name, blocks["parameters"] / 1e9, blocks["estimated_output_bytes"] / 1e6, gb(host["host_bytes"]),
-                host["phase"], cell(ft), cell(bw), cell(ep)))
+                host["phase"], cell(ft), cell(bw), cell(ep), gb(dev["device_bytes"]),
+                "fits" if dev["device_bytes"] <= budget else "**does not fit**", dev["phase"]))
             if note:
                 notes.append("%s: %s." % (name, note))
             shutil_rm(folder)

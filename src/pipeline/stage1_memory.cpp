@@ -217,11 +217,14 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
   out.push_back(encoding);
 
   PhaseMemory reload{"reload and evaluate", {}, {}};
-  // Decoding builds the fp32 weights, then a model from them (8 P at once),
-  // beside the encoded file in memory and the one read back. The model is
-  // decoded on the host; on CUDA it is evaluated streamed onto the GPU (also
-  // the in-memory compressed model's evaluation before the write).
-  reload.host.terms = {{"decoded weights", weights}, {"decoded model", weights}, {"output, twice", 2.0 * double(in.output_bytes)}};
+  // Decoding builds the fp32 weights, which become the model's parameters
+  // (build_stage1_model), beside the encoded file in memory and the one read
+  // back. The model is decoded on the host; on CUDA it is evaluated streamed
+  // onto the GPU (also the in-memory compressed model's evaluation before
+  // the write).
+  reload.host.terms = {{"decoded model", weights},
+                       {"one tensor as decoded", 4.0 * largest_float},
+                       {"output, twice", 2.0 * double(in.output_bytes)}};
   if (in.cuda) {
     add_streamed_evaluation(reload, c, eval, in.eval_tokens);
   } else {

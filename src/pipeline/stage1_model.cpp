@@ -1,6 +1,7 @@
 #include "pipeline/stage1_model.h"
 
 #include "common/error.h"
+#include "common/release_memory.h"
 #include "gguf/gguf_model.h"
 #include "train/bit_linear.h"
 
@@ -39,7 +40,13 @@ void freeze_as_bitnet(Transformer& model, const BitNetOptions& options) {
 }
 
 Transformer build_stage1_model(const Stage1File& file, const std::string& where) {
-  Transformer model = build_model(file.config, decode_stage1(file, where), where);
+  // The decoded tensors become the parameters (model_loader.cpp does the
+  // same): one fp32 copy of the model at the peak, not two.
+  file.config.validate(where);
+  Transformer model(file.config);
+  release_parameter_storage(model);
+  release_free_memory();
+  adopt_state_dict(model, decode_stage1(file, where), where);
   if (file.bitnet.enabled) {
     BitNetOptions options;
     options.activation_bits = file.bitnet.activation_bits;
