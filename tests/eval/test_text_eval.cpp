@@ -15,6 +15,13 @@ LoadedModel& stories() {
   static LoadedModel loaded = load_model(test::stories_model(), test::stories_tokenizer());
   return loaded;
 }
+
+// The first n documents of valid.txt, tokenized for stories260K.
+std::vector<std::vector<int32_t>> first_valid_documents(size_t n) {
+  auto docs = read_documents(test::valid_text());
+  docs.resize(n);
+  return tokenize_documents(docs, *stories().tokenizer, stories().checkpoint.config.max_seq_len);
+}
 }  // namespace
 
 TEST(TextEval, ValidTxtMatchesReferenceFigures) {
@@ -30,9 +37,7 @@ TEST(TextEval, ValidTxtMatchesReferenceFigures) {
 
 TEST(TextEval, First100DocumentsMatchReferenceFigures) {
   auto& m = stories();
-  auto docs = read_documents(test::valid_text());
-  docs.resize(100);
-  const auto tokens = tokenize_documents(docs, *m.tokenizer, m.checkpoint.config.max_seq_len);
+  const auto tokens = first_valid_documents(100);
   TextEvalOptions small_batches;
   small_batches.batch_tokens = 700;  // a different batching must not change the figures
   const TextEvalResult r = evaluate_documents(m.model, tokens, small_batches);
@@ -46,9 +51,7 @@ TEST(TextEval, First100DocumentsMatchReferenceFigures) {
 // sums are the same bit for bit, and the layers end where they started.
 TEST(TextEval, LayerStreamingGivesTheSameFiguresBitForBit) {
   auto& m = stories();
-  auto docs = read_documents(test::valid_text());
-  docs.resize(100);
-  const auto tokens = tokenize_documents(docs, *m.tokenizer, m.checkpoint.config.max_seq_len);
+  const auto tokens = first_valid_documents(100);
   TextEvalOptions plain;
   plain.batch_tokens = 700;  // several batches of different lengths
   TextEvalOptions streamed = plain;
