@@ -205,7 +205,9 @@ void stage1_seeds(const std::string& tokenizer_bytes) {
   const StateDict weights = fuzz::tiny_model_weights(config);
   SeedLMParams seedlm;
   seedlm.seed_candidates = 16;  // a seed, not a good encoding: keep make_seeds fast
-  for (const bool grouped : {false, true}) {
+  for (const int variant : {0, 1, 2}) {
+    const bool grouped = variant >= 1;
+    const bool levels = variant == 2;  // the down projections at five levels (format 3)
     BitNetOptions bitnet;
     bitnet.per_row_scale = true;
     bitnet.scale_group = grouped ? 4 : 0;
@@ -228,10 +230,13 @@ void stage1_seeds(const std::string& tokenizer_bytes) {
         const int64_t rows = w.size(0), groups = ternary_scale_count(rows, w.size(1), bitnet) / rows;
         torch::Tensor scale = torch::full({rows, groups}, 0.5f);
         if (grouped) scale = scale.to(torch::kFloat16);
-        file.tensors.push_back(encode_ternary_tensor(name, w.sign().to(torch::kInt8), groups == 1 ? scale.view({rows}) : scale, bitnet));
+        BitNetOptions layer = bitnet;
+        layer.max_level = levels && name.find("down_proj") != std::string::npos ? 2 : 1;
+        const torch::Tensor values = (w * 4).round().clamp(-layer.max_level, layer.max_level).to(torch::kInt8);
+        file.tensors.push_back(encode_ternary_tensor(name, values, groups == 1 ? scale.view({rows}) : scale, layer));
       }
     }
-    const std::string name = grouped ? "v2_grouped.stage1.pt" : "v1.stage1.pt";
+    const std::string name = levels ? "v3_levels.stage1.pt" : grouped ? "v2_grouped.stage1.pt" : "v1.stage1.pt";
     const std::string bytes = written(name, [&](const std::string& p) {
       write_stage1_file(p, file);
       (void)read_stage1_file(p);  // a seed that does not load would waste the fuzzer's time
@@ -239,6 +244,7 @@ void stage1_seeds(const std::string& tokenizer_bytes) {
     put_with_truncation("fuzz_stage1_file", name, bytes);
     put_with_truncation("fuzz_infer_model", name, bytes);  // the engine's loader reads the same files
     // The same model exported as GGUF (TQ2_0 where rows fit, F16 elsewhere) for fuzz_gguf.
+    if (levels) continue;  // its GGUF holds nothing the other two do not
     const std::string gguf_name = grouped ? "v2_grouped.gguf" : "v1.gguf";
     try {
       const std::string gguf = written(gguf_name, [&](const std::string& p) {

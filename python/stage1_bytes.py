@@ -36,6 +36,9 @@ def byte_table(path):
         if codec == "ternary":
             add("ternary trits (5 a byte)", tensor_bytes(e["packed"]))
             add("ternary scales", tensor_bytes(e["scale"]))
+        elif codec == "levels":
+            add("wider projections' levels (5 to 15 levels)", tensor_bytes(e["packed"]))
+            add("wider projections' scales", tensor_bytes(e["scale"]))
         elif codec == "seedlm":
             add("SeedLM seeds, exponents, coefficients", tensor_bytes(e["bits"]))
             add("SeedLM scales", tensor_bytes(e["scale"]))

@@ -14,6 +14,9 @@ Codecs:
            row-major; weight = trit * scale (scale fp32 or fp16: one per
            tensor, per row, or, with scale_group G, per row and run of G
            columns, the last run shorter: [rows, ceil(cols / G)] row-major)
+  levels   as ternary with values q in -L..L (L = max_level, 1..7): base
+           B = 2L + 1, k = the most digits with B**k <= 256, packed byte =
+           sum_{i<k} (q_i + L) * B**i, row-major; weight = q * scale
   seedlm   bits: uint8 LSB-first bitstream of blocks (seed K bits, exponent
            E bits two's complement, P mantissas Q bits two's complement);
            block = scale * U(seed) @ (q * 2**e), U(seed) from a K-bit LFSR:
@@ -79,14 +82,20 @@ def decode_seedlm(entry, codec):
     return values.view(shape)
 
 
-def decode_ternary(entry):
+def decode_ternary(entry, max_level=1):
     shape = [int(s) for s in entry["shape"]]
     rows, cols = shape
     n = rows * cols
+    base = 2 * max_level + 1
+    per_byte = 1
+    while base ** (per_byte + 1) <= 256:
+        per_byte += 1
     packed = entry["packed"].to(torch.int64)
-    if packed.numel() != (n + 4) // 5:
-        raise ValueError(f"ternary payload has {packed.numel()} bytes, expected {(n + 4) // 5}")
-    trits = torch.stack([(packed // 3 ** i) % 3 - 1 for i in range(5)], dim=1).flatten()[:n]
+    if packed.numel() != (n + per_byte - 1) // per_byte:
+        raise ValueError(f"packed payload has {packed.numel()} bytes, expected {(n + per_byte - 1) // per_byte}")
+    if (packed >= base ** per_byte).any():
+        raise ValueError(f"packed payload holds a byte of {base ** per_byte} or more")
+    trits = torch.stack([(packed // base ** i) % base - max_level for i in range(per_byte)], dim=1).flatten()[:n]
     scale = entry["scale"].to(torch.float32)
     group = int(entry.get("scale_group", 0))
     if group > 0:
@@ -109,6 +118,11 @@ def decode_tensor(entry, codecs):
         return decode_seedlm(entry, codecs["seedlm"])
     if codec == "ternary":
         return decode_ternary(entry)
+    if codec == "levels":
+        max_level = int(entry["max_level"])
+        if not 1 <= max_level <= 7:
+            raise ValueError(f"levels max_level {max_level} is outside [1, 7]")
+        return decode_ternary(entry, max_level)
     if codec == "int8":
         rows = int(entry["shape"][0])
         return entry["data"].to(torch.float32) * entry["scale"].to(torch.float32).view(rows, 1)
@@ -121,7 +135,7 @@ def load(path):
     f = torch.load(path, map_location="cpu", weights_only=True)
     if f.get("format") != "seedforge.stage1":
         raise ValueError(f"{path}: not a seedforge Stage-1 file")
-    if int(f["format_version"]) not in (1, 2):
+    if int(f["format_version"]) not in (1, 2, 3):
         raise ValueError(f"{path}: format_version {f['format_version']} is not supported")
     return f
 

@@ -57,6 +57,9 @@ struct BitnetConfig {
   // columns (the last run shorter); 0 = one per row.
   int64_t scale_group = 0;
   bool input_norm = false;
+  // "PATTERN:LEVELS" entries (src/train/projection_levels.h): projections
+  // that keep 5..15 weight levels instead of three; empty = all ternary.
+  std::vector<std::string> projection_levels;
   double kd_weight = 0.0;  // weight of the distillation term; 0 = off
   double kd_temperature = 1.0;
   // Distillation targets: 0 = the teacher's full distribution; k = its k most

@@ -43,6 +43,7 @@ void visit_stage1_fields(Visitor& v, Config& c) {
   v.field("per_row_scale", c.bitnet.per_row_scale);
   v.field("scale_group", c.bitnet.scale_group);
   v.field("input_norm", c.bitnet.input_norm);
+  v.field("projection_levels", c.bitnet.projection_levels);
   v.field("kd_weight", c.bitnet.kd_weight);
   v.field("kd_temperature", c.bitnet.kd_temperature);
   v.field("teacher_top_k", c.bitnet.teacher_top_k);

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "codec/seedlm_codec.h"
+#include "codec/packed_levels.h"
 #include "codec/ternary.h"
 #include "common/error.h"
 #include "infer/kernels.h"
@@ -22,7 +23,7 @@ namespace {
 using Kind = PickleValue::Kind;
 
 constexpr const char* kFormatName = "seedforge.stage1";
-constexpr int64_t kMaxFormatVersion = 2;
+constexpr int64_t kMaxFormatVersion = 3;
 constexpr int64_t kMaxElements = int64_t(1) << 40;
 
 const char* kind_name(Kind k) {
@@ -158,6 +159,7 @@ struct Entry {
   const PickleTensor* scale = nullptr;
   const PickleTensor* payload = nullptr;
   int64_t scale_group = 0;
+  int max_level = 1;  // levels: values in -max_level..max_level
 };
 
 std::string describe(const std::string& path, const Entry& e) { return "'" + path + "': tensor '" + e.name + "' (" + e.codec + ")"; }
@@ -179,12 +181,19 @@ Entry read_entry(const Reader& r, const std::string& name, const PickleValue& en
   if (t.codec == "seedlm") {
     t.scale = &r.tensor(entry, "scale", field);
     t.payload = &r.tensor(entry, "bits", field);
-  } else if (t.codec == "ternary") {
+  } else if (t.codec == "ternary" || t.codec == "levels") {
     t.scale = &r.tensor(entry, "scale", field);
     t.payload = &r.tensor(entry, "packed", field);
     if (find(entry, "scale_group") != nullptr) {
       t.scale_group = r.integer(entry, "scale_group", field);
       if (t.scale_group <= 0) throw input_error("'", r.path, "': ", field, ".scale_group must be > 0, got ", t.scale_group);
+    }
+    if (t.codec == "levels") {
+      const int64_t level = r.integer(entry, "max_level", field);
+      if (level < 1 || level > kMaxPackedLevel) {
+        throw input_error("'", r.path, "': ", field, ".max_level must be in [1, ", kMaxPackedLevel, "], got ", level);
+      }
+      t.max_level = static_cast<int>(level);
     }
   } else if (t.codec == "int8") {
     t.scale = &r.tensor(entry, "scale", field);
@@ -192,7 +201,7 @@ Entry read_entry(const Reader& r, const std::string& name, const PickleValue& en
   } else if (t.codec == "raw") {
     t.payload = &r.tensor(entry, "data", field);
   } else {
-    throw input_error("'", r.path, "': ", field, ": unknown codec '", t.codec, "' (known: seedlm, ternary, int8, raw)");
+    throw input_error("'", r.path, "': ", field, ": unknown codec '", t.codec, "' (known: seedlm, ternary, levels, int8, raw)");
   }
   return t;
 }
@@ -246,12 +255,18 @@ ScaleLayout ternary_scale_layout(const Reader& r, const Entry& t, Array* scale) 
   return l;
 }
 
+// The integer values of a ternary or levels entry.
 std::vector<int8_t> ternary_trits(const Reader& r, const Entry& t) {
   const std::string what = describe(r.path, t);
-  const Array bytes = checked_bytes(r, t, trits_base3_bytes(t.numel));
+  const bool levels = t.codec == "levels";
+  const Array bytes = checked_bytes(r, t, levels ? packed_levels_bytes(t.numel, t.max_level) : trits_base3_bytes(t.numel));
   std::vector<int8_t> trits(static_cast<size_t>(t.numel));
   try {
-    unpack_trits_base3(bytes.data, static_cast<size_t>(bytes.numel), t.numel, trits.data());
+    if (levels) {
+      unpack_levels(bytes.data, static_cast<size_t>(bytes.numel), t.numel, t.max_level, trits.data());
+    } else {
+      unpack_trits_base3(bytes.data, static_cast<size_t>(bytes.numel), t.numel, trits.data());
+    }
   } catch (const Error& e) {
     throw input_error(what, ": ", e.what());
   }
@@ -296,8 +311,8 @@ std::vector<float> decode_float(const Reader& r, const Entry& t, const SeedLMPar
     } catch (const Error& e) {
       throw input_error(what, ": ", e.what());
     }
-  } else if (t.codec == "ternary") {
-    if (t.shape.size() != 2) throw input_error(what, ": ternary tensors must be 2-D");
+  } else if (t.codec == "ternary" || t.codec == "levels") {
+    if (t.shape.size() != 2) throw input_error(what, ": ", t.codec, " tensors must be 2-D");
     Array scale;
     const ScaleLayout l = ternary_scale_layout(r, t, &scale);
     const std::vector<int8_t> trits = ternary_trits(r, t);

@@ -37,7 +37,7 @@ double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 // An entry of the planned layout with zero values: the same record sizes as
 // the real file's.
 Stage1Tensor zero_entry(const PlannedTensor& p, const BitNetOptions& bitnet, bool fp16) {
-  if (p.codec == "ternary") {
+  if (p.codec == "ternary" || p.codec == "levels") {
     const int64_t rows = p.shape[0], cols = p.shape[1];
     return encode_ternary_tensor(p.name, torch::zeros({rows, cols}, torch::kInt8),
                                  torch::zeros({ternary_scale_count(rows, cols, bitnet)}), bitnet);
@@ -144,10 +144,12 @@ Stage1Plan plan_stage1(const std::string& input, const std::string& output, cons
     p.name = shape.name;
     p.shape = shape.shape;
     p.codec = planned_codec(p.name, p.shape, is_projection_weight(p.name), config);
-    p.bytes = planned_payload_bytes(p.codec, p.shape, bitnet, fp16, seedlm);
+    BitNetOptions layer = bitnet;  // this projection's levels
+    layer.max_level = p.codec == "levels" ? planned_max_level(p.name, config) : 1;
+    p.bytes = planned_payload_bytes(p.codec, p.shape, layer, fp16, seedlm);
     if (p.codec == "seedlm") plan.seedlm_blocks += seedlm_block_count(shape.numel(), seedlm);
     plan.parameters += shape.numel();
-    skeleton.tensors.push_back(zero_entry(p, bitnet, fp16));
+    skeleton.tensors.push_back(zero_entry(p, layer, fp16));
     plan.tensors.push_back(std::move(p));
   }
   Stage1Report typical;  // metrics of typical length (17 significant digits per float)
@@ -224,6 +226,7 @@ Stage1Plan plan_stage1(const std::string& input, const std::string& output, cons
     if (fine_tune) {
       Transformer student = build_model(mc, model_state_dict(model), input);
       convert_to_bitnet(student, bitnet_options(train));
+      apply_projection_levels(student, train.projection_levels, "config");
       student->train();
       Transformer teacher{nullptr};
       if (train.kd_weight > 0) teacher = freeze_as_teacher(model);

@@ -25,6 +25,7 @@
 #include "pipeline/sharded_seedlm.h"
 #include "pipeline/stage1_memory.h"
 #include "pipeline/stage1_model.h"
+#include "model/parameter_shapes.h"
 #include "pipeline/tensor_encoding.h"
 #include "runtime/threads.h"
 #include "telemetry/logging.h"
@@ -35,6 +36,7 @@
 #include "train/blockwise.h"
 #include "train/memory_estimate.h"
 #include "train/options_from_config.h"
+#include "train/projection_levels.h"
 #include "train/synthetic_data.h"
 #include "train/token_cache.h"
 #include "train/train_checkpoint.h"
@@ -203,7 +205,13 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   // The memory plan from the checkpoint's header where it has one (no weight
   // read): a run that cannot fit stops here rather than after the load.
   if (checkpoint_config_in_header(input)) {
-    Stage1MemoryInputs memory = stage1_memory_inputs(config, read_checkpoint_header(input).config, train, fine_tune);
+    const ModelConfig header_config = read_checkpoint_header(input).config;
+    std::vector<std::string> projections;
+    for (const ParameterShape& p : parameter_shapes(header_config)) {
+      if (is_projection_weight(p.name)) projections.push_back(p.name.substr(0, p.name.size() - 7));  // no ".weight"
+    }
+    check_projection_levels_match(parse_projection_levels(train.projection_levels, "config"), projections, "config");
+    Stage1MemoryInputs memory = stage1_memory_inputs(config, header_config, train, fine_tune);
     memory.input_file_bytes = path_bytes(input);
     memory.config_in_header = true;
     memory.eval_batch_tokens = text_eval_batch_tokens(memory.model.vocab_size);
@@ -394,6 +402,7 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   };
   stages.run("bitnet conversion and fine-tuning", [&] {
     convert_to_bitnet(student, bitnet_options(train));
+    apply_projection_levels(student, train.projection_levels, "config");
     // Block-wise moves one block at a time to the device (blockwise.h).
     if (!blockwise) student->to(device);
     if (!fine_tune) {
@@ -544,8 +553,10 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
       torch::Tensor used = value;  // what the fine-tuned model multiplies by
       if (auto it = ternary.find(name); it != ternary.end()) {
         used = it->second.dequantized;
+        BitNetOptions layer = bitnet;  // this projection's levels
+        layer.max_level = it->second.max_level;
         enc = config.encoding.ternary == TernaryEncoding::kPacked
-                  ? encode_ternary_tensor(name, it->second.trits, it->second.scale, bitnet)
+                  ? encode_ternary_tensor(name, it->second.trits, it->second.scale, layer)
                   : encode_seedlm_tensor(
                         name, used, seedlm,
                         [&, reported = int64_t{0}](int64_t done, int64_t) mutable {

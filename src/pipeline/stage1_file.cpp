@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "codec/seedlm_codec.h"
+#include "codec/packed_levels.h"
 #include "codec/ternary.h"
 #include "common/error.h"
 #include "io/pt_file.h"
@@ -133,11 +134,12 @@ int64_t Stage1Tensor::payload_bytes() const {
 void write_stage1_file(const std::string& path, const Stage1File& file) {
   PtValue root = PtValue::new_dict();
   root.set("format", PtValue::of_string(kStage1FormatName));
-  bool needs_v2 = false;
+  bool needs_v2 = false, needs_v3 = false;
   for (const Stage1Tensor& t : file.tensors) {
     needs_v2 |= t.scale_group > 0 || (t.scale.defined() && t.scale.scalar_type() != torch::kFloat32);
+    needs_v3 |= t.codec == "levels";
   }
-  root.set("format_version", PtValue::of_int(needs_v2 ? 2 : 1));
+  root.set("format_version", PtValue::of_int(needs_v3 ? 3 : needs_v2 ? 2 : 1));
 
   PtValue model = PtValue::new_dict();
   model.set("architecture", PtValue::of_string(file.config.architecture));
@@ -153,7 +155,8 @@ void write_stage1_file(const std::string& path, const Stage1File& file) {
     entry.set("shape", int_list(t.shape));
     if (t.scale.defined()) entry.set("scale", PtValue::of_tensor(t.scale));
     if (t.scale_group > 0) entry.set("scale_group", PtValue::of_int(t.scale_group));
-    const char* payload_key = t.codec == "seedlm" ? "bits" : t.codec == "ternary" ? "packed" : "data";
+    if (t.codec == "levels") entry.set("max_level", PtValue::of_int(t.max_level));
+    const char* payload_key = t.codec == "seedlm" ? "bits" : t.codec == "ternary" || t.codec == "levels" ? "packed" : "data";
     entry.set(payload_key, PtValue::of_tensor(t.payload));
     tensors.set(t.name, std::move(entry));
   }
@@ -284,12 +287,19 @@ Stage1File read_stage1_file(const std::string& path) {
     if (t.codec == "seedlm") {
       t.scale = r.tensor(entry, "scale", field);
       t.payload = r.tensor(entry, "bits", field);
-    } else if (t.codec == "ternary") {
+    } else if (t.codec == "ternary" || t.codec == "levels") {
       t.scale = r.tensor(entry, "scale", field);
       t.payload = r.tensor(entry, "packed", field);
       if (entry.find("scale_group") != nullptr) {
         t.scale_group = r.integer(entry, "scale_group", field);
         if (t.scale_group <= 0) throw input_error("'", path, "': ", field, ".scale_group must be > 0, got ", t.scale_group);
+      }
+      if (t.codec == "levels") {
+        const int64_t level = r.integer(entry, "max_level", field);
+        if (level < 1 || level > kMaxPackedLevel) {
+          throw input_error("'", path, "': ", field, ".max_level must be in [1, ", kMaxPackedLevel, "], got ", level);
+        }
+        t.max_level = static_cast<int>(level);
       }
     } else if (t.codec == "int8") {
       t.scale = r.tensor(entry, "scale", field);
@@ -297,7 +307,7 @@ Stage1File read_stage1_file(const std::string& path) {
     } else if (t.codec == "raw") {
       t.payload = r.tensor(entry, "data", field);
     } else {
-      throw input_error("'", path, "': ", field, ": unknown codec '", t.codec, "' (known: seedlm, ternary, int8, raw)");
+      throw input_error("'", path, "': ", field, ": unknown codec '", t.codec, "' (known: seedlm, ternary, levels, int8, raw)");
     }
     file.tensors.push_back(std::move(t));
   }
@@ -340,8 +350,8 @@ torch::Tensor decode_stage1_tensor(const Stage1Tensor& t, const SeedLMParams& se
     } catch (const Error& e) {
       throw input_error(what, ": ", e.what());
     }
-  } else if (t.codec == "ternary") {
-    if (t.shape.size() != 2) throw input_error(what, ": ternary tensors must be 2-D");
+  } else if (t.codec == "ternary" || t.codec == "levels") {
+    if (t.shape.size() != 2) throw input_error(what, ": ", t.codec, " tensors must be 2-D");
     const int64_t rows = t.shape[0], cols = t.shape[1];
     if (t.scale_group > 0) {
       const int64_t count = TernaryScaleLayout(TernaryScaleMode::kPerRow, t.scale_group).scale_count(rows, cols);
@@ -350,12 +360,16 @@ torch::Tensor decode_stage1_tensor(const Stage1Tensor& t, const SeedLMParams& se
       check_scale(1, rows, true);
     }
     auto bytes = payload_u8();
-    if (bytes.numel() != trits_base3_bytes(n)) {
-      throw input_error(what, ": payload holds ", bytes.numel(), " bytes, the shape needs ", trits_base3_bytes(n));
-    }
+    const bool levels = t.codec == "levels";
+    const int64_t needed = levels ? packed_levels_bytes(n, t.max_level) : trits_base3_bytes(n);
+    if (bytes.numel() != needed) throw input_error(what, ": payload holds ", bytes.numel(), " bytes, the shape needs ", needed);
     std::vector<int8_t> trits(static_cast<size_t>(n));
     try {
-      unpack_trits_base3(bytes.data_ptr<uint8_t>(), static_cast<size_t>(bytes.numel()), n, trits.data());
+      if (levels) {
+        unpack_levels(bytes.data_ptr<uint8_t>(), static_cast<size_t>(bytes.numel()), n, t.max_level, trits.data());
+      } else {
+        unpack_trits_base3(bytes.data_ptr<uint8_t>(), static_cast<size_t>(bytes.numel()), n, trits.data());
+      }
     } catch (const Error& e) {
       throw input_error(what, ": ", e.what());
     }

@@ -7,13 +7,16 @@
 //
 // Top-level dict:
 //   format          "seedforge.stage1"
-//   format_version  1, or 2 when a ternary tensor uses fp16 or column-group scales
+//   format_version  1, or 2 when a ternary tensor uses fp16 or column-group scales,
+//                   or 3 when a tensor is "levels"
 //   model           {architecture, config{...}, tokenizer_kind, tokenizer (uint8 [n])}
 //   tensors         {HF name -> {codec, shape, ...codec fields}}
 //                     codec "seedlm":  scale fp32 [1], bits uint8 [n]
 //                     codec "ternary": scale fp32 or fp16 [1], [rows] or [rows * groups],
 //                                      packed uint8 [n] (5 trits a byte),
 //                                      scale_group int (only with column groups: columns per group)
+//                     codec "levels":  as "ternary" with values in -max_level..max_level,
+//                                      max_level int (1..7), packed uint8 (codec/packed_levels.h)
 //                     codec "int8":    scale fp32 [rows], data int8 [rows, cols]
 //                     codec "raw":     data (fp16 or fp32, the tensor's shape)
 //   codecs          {seedlm: {K, taps, C, P, Q, E}}
@@ -37,7 +40,7 @@ namespace seedforge {
 constexpr const char* kStage1FormatName = "seedforge.stage1";
 // Version 1 files are still written when they need nothing newer, so that
 // older readers open them; this reader reads both.
-constexpr int64_t kStage1FormatVersion = 2;
+constexpr int64_t kStage1FormatVersion = 3;
 
 // The reader refuses shapes with more values than this (no real tensor comes
 // near it), so that sizes derived from a shape never overflow.
@@ -46,11 +49,12 @@ constexpr int64_t kStage1MaxTensorElements = int64_t(1) << 40;
 // One stored tensor. `payload` is bits (seedlm), packed (ternary) or data (int8/raw).
 struct Stage1Tensor {
   std::string name;
-  std::string codec;            // "seedlm", "ternary", "int8", "raw"
+  std::string codec;            // "seedlm", "ternary", "levels", "int8", "raw"
   std::vector<int64_t> shape;
   torch::Tensor scale;          // fp32 (ternary: or fp16); undefined for raw
   torch::Tensor payload;
-  int64_t scale_group = 0;      // ternary: columns per scale within a row; 0 = a scale per row or tensor
+  int64_t scale_group = 0;      // ternary, levels: columns per scale within a row; 0 = a scale per row or tensor
+  int max_level = 0;            // levels: values in -max_level..max_level
 
   int64_t numel() const;
   int64_t payload_bytes() const;  // bytes of payload + scale

@@ -17,9 +17,23 @@ nlohmann::json accuracy_json(const AccuracyFigures& a) {
   return j;
 }
 
+// Projection weights stored ternary and at more levels (bitnet.projection_levels).
+struct ProjectionWeights {
+  int64_t ternary = 0, levels = 0;
+};
+ProjectionWeights projection_weights(const Stage1Report& r) {
+  ProjectionWeights w;
+  for (const auto& t : r.tensors) {
+    if (t.codec == "ternary") w.ternary += t.params;
+    if (t.codec == "levels") w.levels += t.params;
+  }
+  return w;
+}
+
 }  // namespace
 
 nlohmann::json report_json(const Stage1Report& r) {
+  const ProjectionWeights pw = projection_weights(r);
   nlohmann::json tensors = nlohmann::json::array();
   for (const auto& t : r.tensors) {
     tensors.push_back({{"name", t.name}, {"codec", t.codec}, {"shape", t.shape}, {"params", t.params}, {"bytes", t.bytes},
@@ -34,7 +48,8 @@ nlohmann::json report_json(const Stage1Report& r) {
       {"input", r.input},
       {"output", r.output},
       {"size", {{"input_bytes", r.input_bytes}, {"output_bytes", r.output_bytes}, {"parameters", r.parameters},
-                {"compression_ratio", r.compression_ratio}, {"bits_per_weight", r.bits_per_weight}}},
+                {"compression_ratio", r.compression_ratio}, {"bits_per_weight", r.bits_per_weight},
+                {"ternary_weights", pw.ternary}, {"wider_projection_weights", pw.levels}}},
       {"accuracy", {{"eval_text", r.eval_text}, {"before", accuracy_json(r.before)}, {"after", accuracy_json(r.after)},
                     {"retention", r.retention}, {"top1_drop_points", 100.0 * (r.before.top1 - r.after.top1)}}},
       {"accuracy_on_training_text",
@@ -80,6 +95,10 @@ std::string report_markdown(const Stage1Report& r) {
       << "x) |\n";
   out << "| bits per weight | " << fixed(r.parameters ? double(r.input_bytes) * 8 / double(r.parameters) : 0, 2) << " | "
       << fixed(r.bits_per_weight, 2) << " |\n";
+  if (const ProjectionWeights pw = projection_weights(r); pw.levels > 0) {
+    out << "| projection weights not ternary | | " << pw.levels << " of " << pw.ternary + pw.levels << " ("
+        << fixed(100.0 * double(pw.levels) / double(pw.ternary + pw.levels), 1) << "%) at 5 to 15 levels |\n";
+  }
   {
     out << "| top-1 (" << r.before.tokens << " tokens) | " << fixed(r.before.top1, 5) << " | " << fixed(r.after.top1, 5)
         << " |\n";

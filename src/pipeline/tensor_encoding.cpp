@@ -3,8 +3,10 @@
 #include <cmath>
 
 #include "codec/seedlm_codec.h"
+#include "codec/packed_levels.h"
 #include "codec/ternary.h"
 #include "common/error.h"
+#include "train/projection_levels.h"
 
 namespace seedforge {
 
@@ -66,7 +68,7 @@ Stage1Tensor encode_ternary_tensor(const std::string& name, const torch::Tensor&
   }
   Stage1Tensor t;
   t.name = name;
-  t.codec = "ternary";
+  t.codec = options.max_level > 1 ? "levels" : "ternary";
   t.shape = shape_of(trits);
   const torch::Tensor s = scale.detach().to(torch::kFloat32).cpu().reshape({-1});
   if (options.fp16_scales) {
@@ -81,7 +83,12 @@ Stage1Tensor encode_ternary_tensor(const std::string& name, const torch::Tensor&
     t.scale = s.contiguous();
   }
   t.scale_group = options.per_row_scale ? options.scale_group : 0;
-  t.payload = u8_tensor(pack_trits_base3(c.data_ptr<int8_t>(), c.numel()));
+  if (options.max_level > 1) {
+    t.max_level = options.max_level;
+    t.payload = u8_tensor(pack_levels(c.data_ptr<int8_t>(), c.numel(), options.max_level));
+  } else {
+    t.payload = u8_tensor(pack_trits_base3(c.data_ptr<int8_t>(), c.numel()));
+  }
   return t;
 }
 
@@ -120,9 +127,12 @@ Stage1Tensor encode_float_tensor(const std::string& name, const torch::Tensor& w
   return encode_raw_tensor(name, w, config.encoding.vector == VectorEncoding::kFp16);
 }
 
-std::string planned_codec(const std::string&, const std::vector<int64_t>& shape, bool is_projection,
+std::string planned_codec(const std::string& name, const std::vector<int64_t>& shape, bool is_projection,
                           const Stage1Config& config) {
-  if (is_projection) return config.encoding.ternary == TernaryEncoding::kPacked ? "ternary" : "seedlm";
+  if (is_projection) {
+    if (config.encoding.ternary != TernaryEncoding::kPacked) return "seedlm";
+    return planned_max_level(name, config) > 1 ? "levels" : "ternary";
+  }
   if (shape.size() >= 2) {
     switch (config.encoding.float_matrices) {
       case FloatEncoding::kSeedlm: return "seedlm";
@@ -139,12 +149,20 @@ int64_t planned_payload_bytes(const std::string& codec, const std::vector<int64_
   for (int64_t s : shape) n *= s;
   const int64_t rows = shape.empty() ? 1 : shape[0];
   if (codec == "seedlm") return seedlm_stream_bytes(n, params) + 4;
-  if (codec == "ternary") {
+  if (codec == "ternary" || codec == "levels") {
     const int64_t cols = shape.size() == 2 ? shape[1] : 1;
-    return trits_base3_bytes(n) + ternary_scale_count(rows, cols, bitnet) * (bitnet.fp16_scales ? 2 : 4);
+    const int64_t packed = bitnet.max_level > 1 ? packed_levels_bytes(n, bitnet.max_level) : trits_base3_bytes(n);
+    return packed + ternary_scale_count(rows, cols, bitnet) * (bitnet.fp16_scales ? 2 : 4);
   }
   if (codec == "int8") return n + 4 * rows;
   return n * (fp16 ? 2 : 4);
+}
+
+int planned_max_level(const std::string& name, const Stage1Config& config) {
+  const std::string suffix = ".weight";
+  const bool weight = name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return projection_max_level(parse_projection_levels(config.bitnet.projection_levels, "config"),
+                              weight ? name.substr(0, name.size() - suffix.size()) : name);
 }
 
 bool is_projection_weight(const std::string& name) {

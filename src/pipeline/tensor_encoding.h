@@ -1,7 +1,8 @@
 // The encoding policy of Stage 1: which codec stores which tensor, and the
 // encoders themselves (over the torch-free codecs of src/codec).
 //
-//   BitLinear weights (q,k,v,o,gate,up,down)  "ternary" packed trits (default) or "seedlm"
+//   BitLinear weights (q,k,v,o,gate,up,down)  "ternary" packed trits (default) or "seedlm";
+//                                              "levels" for those bitnet.projection_levels widens
 //   other 2-D float tensors (embeddings, head) "seedlm" (default), "raw" fp16, or "int8" per row
 //   1-D tensors (norm weights, biases)        "raw" fp16 (default) or fp32
 #pragma once
@@ -31,7 +32,8 @@ Stage1Tensor encode_seedlm_tensor(const std::string& name, const torch::Tensor& 
                                   const EncodeProgress& progress = nullptr, const SeedLMBlockSearch& search = nullptr);
 // trits [O, I] int8 in {-1,0,1}, scale fp32 [] (per tensor), [O] (per row) or
 // [O, G] (per row and run of options.scale_group columns), as ternary_weights()
-// gives them -> ternary entry (5 trits a byte; scales in fp16 with
+// gives them -> ternary entry (5 trits a byte; with options.max_level > 1 a
+// "levels" entry, codec/packed_levels.h; scales in fp16 with
 // options.fp16_scales, where they must already be fp16 values: no rounding here).
 // Throws usage_error when the scale does not fit the options.
 Stage1Tensor encode_ternary_tensor(const std::string& name, const torch::Tensor& trits, const torch::Tensor& scale,
@@ -46,6 +48,8 @@ Stage1Tensor encode_float_tensor(const std::string& name, const torch::Tensor& w
                                  const SeedLMParams& params, const EncodeProgress& progress = nullptr,
                                  const SeedLMBlockSearch& search = nullptr);
 
+// A projection weight's max level under bitnet.projection_levels (1 = ternary).
+int planned_max_level(const std::string& name, const Stage1Config& config);
 // The codec name the policy gives a tensor, without encoding it (for --dry-run).
 std::string planned_codec(const std::string& name, const std::vector<int64_t>& shape, bool is_projection,
                           const Stage1Config& config);

@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "train/projection_levels.h"
 
 namespace seedforge {
 
@@ -22,17 +23,18 @@ using torch::autograd::variable_list;
 // Forward: W + lambda (W_q - W), exactly W_q at lambda >= 1. Backward: identity.
 struct WeightSte : public torch::autograd::Function<WeightSte> {
   static torch::Tensor forward(AutogradContext* /*ctx*/, const torch::Tensor& w, double lambda, bool per_row,
-                               int64_t scale_group, bool fp16_scales) {
+                               int64_t scale_group, bool fp16_scales, int64_t max_level) {
     BitNetOptions options;
     options.per_row_scale = per_row;
     options.scale_group = scale_group;
     options.fp16_scales = fp16_scales;
+    options.max_level = static_cast<int>(max_level);
     torch::Tensor q = quantize_weight_ternary(w, options);
     if (lambda < 1.0) q.sub_(w).mul_(lambda).add_(w);
     return q;
   }
   static variable_list backward(AutogradContext* /*ctx*/, variable_list grad) {
-    return {grad[0], torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {grad[0], torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -123,7 +125,20 @@ torch::Tensor ternary_scale(const torch::Tensor& w, const BitNetOptions& options
   torch::NoGradGuard no_grad;
   const torch::Tensor a = w.to(torch::kFloat32).abs();
   torch::Tensor gamma;
-  if (!options.per_row_scale) {
+  if (options.max_level > 1) {
+    // absmax / max_level: the largest weight of each scale's run maps to the top level.
+    const double top = options.max_level;
+    if (!options.per_row_scale) {
+      gamma = a.amax() / top;
+    } else if (options.scale_group <= 0) {
+      gamma = a.amax(1, /*keepdim=*/true) / top;
+    } else {
+      // Zero padding cannot raise a maximum of absolute values.
+      const int64_t rows = a.size(0), cols = a.size(1), group = options.scale_group;
+      const int64_t runs = (cols + group - 1) / group, pad = runs * group - cols;
+      gamma = (pad > 0 ? torch::constant_pad_nd(a, {0, pad}) : a).view({rows, runs, group}).amax(2) / top;
+    }
+  } else if (!options.per_row_scale) {
     gamma = a.mean();
   } else if (options.scale_group <= 0) {
     gamma = a.mean(1, /*keepdim=*/true);
@@ -148,13 +163,15 @@ torch::Tensor spread_scale(const torch::Tensor& gamma, int64_t in_features, cons
 torch::Tensor ternary_trits(const torch::Tensor& w, const torch::Tensor& gamma, const BitNetOptions& options) {
   torch::NoGradGuard no_grad;
   const torch::Tensor g = spread_scale(gamma, w.size(1), options);
-  return (w.to(torch::kFloat32) / (g + kTernaryEps)).round_().clamp_(-1, 1).to(torch::kInt8);
+  const double top = options.max_level;
+  return (w.to(torch::kFloat32) / (g + kTernaryEps)).round_().clamp_(-top, top).to(torch::kInt8);
 }
 
 torch::Tensor quantize_weight_ternary(const torch::Tensor& w, const BitNetOptions& options) {
   torch::NoGradGuard no_grad;
   const torch::Tensor g = spread_scale(ternary_scale(w, options), w.size(1), options);
-  return (w.to(torch::kFloat32) / (g + kTernaryEps)).round_().clamp_(-1, 1).mul_(g);
+  const double top = options.max_level;
+  return (w.to(torch::kFloat32) / (g + kTernaryEps)).round_().clamp_(-top, top).mul_(g);
 }
 
 torch::Tensor quantize_activations(const torch::Tensor& x, int bits) {
@@ -174,7 +191,8 @@ torch::Tensor bitnet_input_norm(const torch::Tensor& x) {
 }
 
 torch::Tensor ste_weight(const torch::Tensor& w, double lambda, const BitNetOptions& options) {
-  return WeightSte::apply(w, lambda, options.per_row_scale, options.scale_group, options.fp16_scales);
+  return WeightSte::apply(w, lambda, options.per_row_scale, options.scale_group, options.fp16_scales,
+                          static_cast<int64_t>(options.max_level));
 }
 
 torch::Tensor ste_activations(const torch::Tensor& x, double lambda, int bits) {
@@ -201,6 +219,14 @@ torch::Tensor BitLinearImpl::forward(const torch::Tensor& x) {
   if (options_.activation_bits > 0 && lambda_ > 0.0) h = ste_activations(h, lambda_, options_.activation_bits);
   torch::Tensor w = lambda_ > 0.0 ? ste_weight(weight, lambda_, options_) : weight;
   return torch::nn::functional::linear(h, w.to(h.scalar_type()), bias.defined() ? bias.to(h.scalar_type()) : bias);
+}
+
+void BitLinearImpl::set_max_level(int max_level) {
+  if (frozen_) throw usage_error("BitLinear: the levels of a layer with frozen trits cannot change");
+  BitNetOptions changed = options_;
+  changed.max_level = max_level;
+  validate_bitnet_options(changed, "BitLinear");
+  options_ = changed;
 }
 
 void BitLinearImpl::freeze_trits() {
@@ -249,6 +275,15 @@ void convert_to_bitnet(Transformer& model, const BitNetOptions& options) {
   }
 }
 
+void apply_projection_levels(Transformer& model, const std::vector<std::string>& entries, const std::string& where) {
+  const std::vector<ProjectionLevelsRule> rules = parse_projection_levels(entries, where);
+  const auto layers = bit_linear_layers(model);
+  std::vector<std::string> names;
+  for (const auto& [name, layer] : layers) names.push_back(name);
+  check_projection_levels_match(rules, names, where);
+  for (const auto& [name, layer] : layers) layer->set_max_level(projection_max_level(rules, name));
+}
+
 bool is_bitnet(const Transformer& model) {
   const auto& layers = *model->model->layers;
   if (layers.size() == 0) return false;
@@ -292,7 +327,11 @@ bool is_scale_gain(const std::string& name) {
   return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-BitNetOptions bitnet_options_of(const Transformer& model) { return bit_linear_layers(model).front().second->options(); }
+BitNetOptions bitnet_options_of(const Transformer& model) {
+  BitNetOptions options = bit_linear_layers(model).front().second->options();
+  options.max_level = 1;  // per layer (projection_levels), not the model's
+  return options;
+}
 
 std::vector<TernaryWeight> ternary_weights(const Transformer& model) {
   torch::NoGradGuard no_grad;
@@ -312,6 +351,7 @@ std::vector<TernaryWeight> ternary_weights(const Transformer& model) {
     }
     TernaryWeight t;
     t.name = name + ".weight";
+    t.max_level = options.max_level;
     t.dequantized = (trits.to(torch::kFloat32) * spread_scale(gamma, trits.size(1), options)).cpu().contiguous();
     t.trits = trits.cpu().contiguous();
     const bool one_per_row = options.per_row_scale && options.scale_group <= 0;

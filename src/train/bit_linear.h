@@ -62,6 +62,9 @@ class BitLinearImpl : public LinearLayerImpl {
   void set_lambda(double lambda) { lambda_ = lambda; }
   double lambda() const { return lambda_; }
   const BitNetOptions& options() const { return options_; }
+  // The weight levels (BitNetOptions::max_level) of this one layer; before
+  // its trits are frozen only. usage_error outside [1, 7].
+  void set_max_level(int max_level);
 
   // Fixes the trits for good (the end-to-end phase after block-wise
   // training, EfficientQAT's E2E-QP): the latent weight's storage becomes the
@@ -93,6 +96,11 @@ LinearLayer make_bit_linear(const torch::Tensor& weight, const torch::Tensor& bi
 // stay dense). Lambda starts at 1. Throws usage_error when already converted.
 void convert_to_bitnet(Transformer& model, const BitNetOptions& options);
 
+// Sets each BitLinear's max level from bitnet.projection_levels entries
+// (projection_levels.h); the trits must not be frozen. usage_error naming
+// `where` for a malformed entry or one that matches no projection.
+void apply_projection_levels(Transformer& model, const std::vector<std::string>& entries, const std::string& where);
+
 // True when the model's projections are BitLinear layers.
 bool is_bitnet(const Transformer& model);
 
@@ -109,13 +117,15 @@ void freeze_trits(Transformer& model);
 // ("....q_proj.scale_gain"): it is folded into the stored scale, not a tensor
 // of the model file.
 bool is_scale_gain(const std::string& name);
-// The options the model was converted with.
+// The options the model was converted with; max_level, set per layer by
+// apply_projection_levels, reads 1.
 BitNetOptions bitnet_options_of(const Transformer& model);
 
 // One projection's ternary form, what the codec stores.
 struct TernaryWeight {
   std::string name;           // canonical parameter name, e.g. "model.layers.0.self_attn.q_proj.weight"
-  torch::Tensor trits;        // [O, I] int8 in {-1, 0, 1}
+  int max_level = 1;          // 1: ternary; 2..7: levels -max_level..max_level (BitNetOptions::max_level)
+  torch::Tensor trits;        // [O, I] int8 in {-1, 0, 1} (ternary) or [-max_level, max_level]
   torch::Tensor scale;        // fp32 gamma: [] (per tensor), [O] (per row) or [O, G] (per row and column run)
   torch::Tensor dequantized;  // [O, I] fp32: scale * trits, what BitLinear multiplies by at lambda = 1
 };

@@ -14,6 +14,9 @@ namespace seedforge {
 inline constexpr float kTernaryEps = 1e-5f;
 // Floor of a token's max |x|: an all-zero token quantizes to zeros, not NaN.
 inline constexpr float kActivationEps = 1e-5f;
+// The most levels a projection may keep: -7..7, fifteen (4 bits packed,
+// codec/packed_levels.h's kMaxPackedLevel).
+inline constexpr int kMaxWeightLevel = 7;
 // Epsilon of the optional parameter-free input RMSNorm.
 inline constexpr float kInputNormEps = 1e-5f;
 
@@ -28,10 +31,16 @@ struct BitNetOptions {
   // trained and the stored model are the same.
   bool fp16_scales = false;
   bool input_norm = false;     // parameter-free RMSNorm before activation quantization
+  // Weights take the integer levels -max_level..max_level: 1 is BitNet
+  // b1.58's ternary (gamma = absmean); 2..7 keep 5..15 levels for the
+  // projections that bitnet.projection_levels names (gamma = absmax / max_level,
+  // the usual scale of a k-bit symmetric quantizer: with absmean the largest
+  // weights would clip). Per layer: one model may mix them.
+  int max_level = 1;
 
   bool operator==(const BitNetOptions& o) const {
     return activation_bits == o.activation_bits && per_row_scale == o.per_row_scale && scale_group == o.scale_group &&
-           fp16_scales == o.fp16_scales && input_norm == o.input_norm;
+           fp16_scales == o.fp16_scales && input_norm == o.input_norm && max_level == o.max_level;
   }
   bool operator!=(const BitNetOptions& o) const { return !(*this == o); }
 };

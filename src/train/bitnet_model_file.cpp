@@ -96,12 +96,18 @@ void save_bitnet_model(const std::string& path, const Transformer& model, const 
   archive.write("format", c10::IValue(std::string(kBitNetModelFormat)));
   archive.write("version", c10::IValue(kBitNetModelVersion));
   archive.write("config", c10::IValue(config_json(model->config()).dump()));
-  const nlohmann::ordered_json bitnet = {{"activation_bits", options.activation_bits},
+  nlohmann::ordered_json bitnet = {{"activation_bits", options.activation_bits},
                                          {"per_row_scale", options.per_row_scale},
                                          {"scale_group", options.scale_group},
                                          {"fp16_scales", options.fp16_scales},
                                          {"input_norm", options.input_norm},
                                          {"ternary_eps", kTernaryEps}};
+  // The projections that keep more levels than three (projection_levels.h), by name.
+  nlohmann::ordered_json levels = nlohmann::ordered_json::object();
+  for (const auto& [name, layer] : bit_linear_layers(model)) {
+    if (layer->options().max_level > 1) levels[name] = layer->options().max_level;
+  }
+  if (!levels.empty()) bitnet["max_levels"] = levels;
   archive.write("bitnet", c10::IValue(bitnet.dump()));
   archive.write("train_options", c10::IValue(train_options_json));
   archive.write("tokenizer_kind", c10::IValue(tokenizer_kind));
@@ -187,6 +193,19 @@ BitNetModel load_bitnet_model(const std::string& path) {
   for (size_t i = 0; i < latent_names.size(); ++i) latent.emplace_back(latent_names[i], latent_values[i]);
   out.model = build_model(config, latent, path);
   convert_to_bitnet(out.model, out.options);
+  if (bitnet.contains("max_levels")) {
+    const nlohmann::json& levels = bitnet["max_levels"];
+    if (!levels.is_object()) throw input_error(bitnet_where, ": max_levels is not an object");
+    for (const auto& [name, layer] : bit_linear_layers(out.model)) {
+      if (!levels.contains(name)) continue;
+      if (!levels[name].is_number_integer()) throw input_error(bitnet_where, ": max_levels.", name, " is not an integer");
+      const int level = levels[name].get<int>();
+      if (level < 1 || level > kMaxWeightLevel) {
+        throw input_error(bitnet_where, ": max_levels.", name, " must be in [1, ", kMaxWeightLevel, "], got ", level);
+      }
+      layer->set_max_level(level);
+    }
+  }
   set_bitnet_lambda(out.model, 1.0);
   out.model->eval();
 

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "train/projection_levels.h"
 #include "train/schedule.h"
 
 namespace seedforge {
@@ -31,6 +32,10 @@ void validate_bitnet_options(const BitNetOptions& options, const std::string& wh
   if (options.scale_group < 0) throw usage_error(where, ": bitnet.scale_group must be >= 0, got ", options.scale_group);
   if (options.scale_group > 0 && !options.per_row_scale) {
     throw usage_error(where, ": bitnet.scale_group (", options.scale_group, ") needs bitnet.per_row_scale true");
+  }
+  if (options.max_level < 1 || options.max_level > kMaxWeightLevel) {
+    throw usage_error(where, ": a projection's max level must be in [1, ", kMaxWeightLevel, "] (3 to ",
+                      2 * kMaxWeightLevel + 1, " levels), got ", options.max_level);
   }
 }
 
@@ -62,6 +67,7 @@ void validate_train_options(const TrainOptions& o, const std::string& where) {
   if (!(o.beta2 >= 0.0 && o.beta2 < 1.0)) throw usage_error(where, ": bitnet.beta2 must be in [0, 1), got ", num(o.beta2));
   at_least(where, "bitnet.grad_clip", o.grad_clip, 0.0);
   validate_bitnet_options(bitnet_options(o), where);
+  parse_projection_levels(o.projection_levels, where);
   at_least(where, "bitnet.kd_weight", o.kd_weight, 0.0);
   if (!(o.kd_temperature > 0.0)) {
     throw usage_error(where, ": bitnet.kd_temperature must be > 0, got ", num(o.kd_temperature));

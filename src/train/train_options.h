@@ -32,6 +32,9 @@ struct TrainOptions {
   int64_t scale_group = 0;     // with per_row_scale: one scale per this many input columns; 0 = per row
   bool fp16_scales = false;    // the config's encoding.ternary_scale "fp16"
   bool input_norm = false;
+  // "PATTERN:LEVELS" entries: projections that keep more levels than three
+  // (projection_levels.h); empty = all ternary.
+  std::vector<std::string> projection_levels;
   double kd_weight = 0.0;  // loss = CE + kd_weight * T^2 * KL(teacher || student); 0 = off
   double kd_temperature = 1.0;
   // Distillation targets: 0 = the teacher's full distribution; k > 0 = its k

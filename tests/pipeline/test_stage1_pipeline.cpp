@@ -195,6 +195,73 @@ TEST(Stage1Pipeline, ColumnGroupFp16ScalesAreStoredExactlyAndDecodedAlike) {
   expect_python_decoder_matches(out, dir, 2);
 }
 
+TEST(Stage1Pipeline, WiderProjectionsAreStoredAsLevelsAndDecodedAlikeEverywhere) {
+  // bitnet.projection_levels: the down projections at five levels and one q
+  // at fifteen. The file (format 3) holds exactly what the fine-tuned model
+  // multiplies by (relative error 0; the run also checks its reload figures),
+  // the plan sizes it, Python decodes it bit for bit like `stage1 decode`,
+  // and the inference engine (dense path for the wider matrices) scores it
+  // as libtorch does. Full-precision activations, as in the test below: with
+  // 8-bit ones a rounding difference between the two fp32 paths can move an
+  // activation code, and a two-step model's near-tied logits then flip
+  // top-1 on a few tokens; here the paths differ by summation order only.
+  test::TempDir dir;
+  const std::string out = dir.file("model.stage1.pt");
+  Stage1Config config = test::tiny_config(2, 0);
+  config.bitnet.per_row_scale = true;
+  config.bitnet.scale_group = 32;
+  config.encoding.ternary_scale = ScaleEncoding::kFp16;
+  config.bitnet.projection_levels = {"*.down_proj:5", "model.layers.0.self_attn.q_proj:15"};
+  const Stage1Report r = run_stage1(test::stories_model(), out, config);
+  int levels = 0, ternary = 0;
+  for (const auto& t : r.tensors) {
+    levels += t.codec == "levels";
+    ternary += t.codec == "ternary";
+    if (t.codec == "levels" || t.codec == "ternary") {
+      EXPECT_EQ(t.relative_error, 0.0) << t.name;
+    }
+  }
+  EXPECT_EQ(levels, 6);
+  EXPECT_EQ(ternary, 29);
+  const Stage1File f = read_stage1_file(out);
+  EXPECT_EQ(f.format_version, 3);
+  for (const Stage1Tensor& t : f.tensors) {
+    if (t.codec != "levels") continue;
+    const int level = t.name == "model.layers.0.self_attn.q_proj.weight" ? 7 : 2;
+    EXPECT_EQ(t.max_level, level) << t.name;
+    EXPECT_EQ(t.payload.numel(), (t.numel() + (level == 2 ? 2 : 1)) / (level == 2 ? 3 : 2)) << t.name;
+    // Some weight reaches the top level: the absmax scale is in use.
+    const torch::Tensor values = decode_stage1_tensor(t, f.seedlm, out);
+    const torch::Tensor scale = t.scale.to(torch::kFloat32).view({t.shape[0], -1}).repeat_interleave(32, 1).narrow(1, 0, t.shape[1]);
+    const torch::Tensor q = (values / scale).round();
+    EXPECT_EQ(q.abs().max().item<float>(), float(level)) << t.name;
+  }
+  const Stage1Plan plan = plan_stage1(test::stories_model(), dir.file("never.stage1.pt"), config);
+  const double rel = std::abs(double(plan.estimated_output_bytes - r.output_bytes)) / double(r.output_bytes);
+  EXPECT_LT(rel, 0.05) << plan.estimated_output_bytes << " vs " << r.output_bytes;
+  expect_python_decoder_matches(out, dir, 3);
+  const std::string args = " --text " + test::valid_text() + " --max-docs 30 --json 2>/dev/null";
+  auto a = test::run_command(test::stage1_binary() + " eval --engine torch --model " + out + args, true);
+  auto c = test::run_command(test::stage1_binary() + " eval --model " + out + args, true);
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  ASSERT_EQ(c.exit_code, 0) << c.output;
+  const auto ja = nlohmann::json::parse(a.output), jc = nlohmann::json::parse(c.output);
+  EXPECT_EQ(jc["engine"].get<std::string>().rfind("ternary", 0), 0u) << jc["engine"];
+  EXPECT_EQ(jc["tokens"], ja["tokens"]);
+  // fp32 summation order differs between the engine and libtorch.
+  EXPECT_NEAR(jc["top1"].get<double>(), ja["top1"].get<double>(), 1e-4);
+  EXPECT_NEAR(jc["perplexity"].get<double>(), ja["perplexity"].get<double>(), 1e-4 * ja["perplexity"].get<double>());
+  // A pattern that names no projection is refused before any work.
+  config.bitnet.projection_levels = {"*.down_prj:5"};
+  try {
+    run_stage1(test::stories_model(), dir.file("never2.stage1.pt"), config);
+    FAIL() << "a pattern matching nothing was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("matches no projection"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir.file("never2.stage1.pt")));
+}
+
 TEST(Stage1Pipeline, SameInputConfigAndSeedGiveByteIdenticalFile) {
   auto& run = shared();
   test::TempDir other;  // same file name: the zip's archive folder is the file's stem, as torch.save names it

@@ -89,6 +89,54 @@ TEST(TernaryQuantizer, ZeroTensorGivesZeroTritsNotNan) {
   EXPECT_TRUE(torch::equal(quantize_weight_ternary(w, scales(true)), w));
 }
 
+TEST(LevelsQuantizer, AbsmaxScaleMapsEachRunsLargestWeightToTheTopLevel) {
+  // Max level 2 (five levels), runs of 2 columns over 5: [0, 1], [2, 3], [4].
+  // row 0: max |0.5, -1| = 1 -> 0.5; |0, 2| -> 1; |0.1| -> 0.05.
+  // row 1: |-0.3, 0.6| -> 0.3; |-1.5, 0.2| -> 0.75; |-0.4| -> 0.2.
+  const auto w = torch::tensor({0.5f, -1.0f, 0.0f, 2.0f, 0.1f, -0.3f, 0.6f, -1.5f, 0.2f, -0.4f}).view({2, 5});
+  BitNetOptions o = scales(true, 2);
+  o.max_level = 2;
+  const auto gamma = ternary_scale(w, o);
+  const auto expected_gamma = torch::tensor({0.5f, 1.0f, 0.05f, 0.3f, 0.75f, 0.2f}).view({2, 3});
+  EXPECT_TRUE(torch::allclose(gamma, expected_gamma, 0.0, 1e-7)) << gamma;
+  // W / gamma: 1 -2 | 0 2 | 2;  -1 2 | -2 0.27 | -2 -> rounded, all within -2..2
+  const auto trits = ternary_trits(w, gamma, o);
+  const auto expected = torch::tensor({1, -2, 0, 2, 2, -1, 2, -2, 0, -2}, torch::kInt8).view({2, 5});
+  EXPECT_TRUE(torch::equal(trits, expected)) << trits;
+  EXPECT_TRUE(torch::equal(quantize_weight_ternary(w, o), trits.to(torch::kFloat32) * spread_scale(gamma, 5, o)));
+  // Max level 1 is BitNet's absmean ternary whatever the path.
+  o.max_level = 1;
+  EXPECT_TRUE(torch::equal(ternary_scale(w, o), ternary_scale(w, scales(true, 2))));
+}
+
+TEST(ProjectionLevels, EntriesParseMatchByGlobAndBadOnesAreNamed) {
+  Transformer model = test::tiny_model(13);
+  convert_to_bitnet(model, BitNetOptions{});
+  apply_projection_levels(model, {"*.mlp.*:5", "model.layers.1.mlp.down_proj:15", "*.k_proj:3"}, "cfg");
+  for (const auto& [name, layer] : bit_linear_layers(model)) {
+    const int expected = name == "model.layers.1.mlp.down_proj" ? 7 : name.find(".mlp.") != std::string::npos ? 2 : 1;
+    EXPECT_EQ(layer->options().max_level, expected) << name;
+  }
+  // The model-wide options do not take one layer's levels.
+  EXPECT_EQ(bitnet_options_of(model).max_level, 1);
+  auto error = [&](const std::vector<std::string>& entries) {
+    try {
+      apply_projection_levels(model, entries, "cfg");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_NE(error({"*.down_proj"}).find("bitnet.projection_levels entry \"*.down_proj\""), std::string::npos);
+  EXPECT_NE(error({"*.down_proj:4"}).find("odd"), std::string::npos);
+  EXPECT_NE(error({"*.down_proj:17"}).find("odd, 3 to 15"), std::string::npos);
+  EXPECT_NE(error({"*.down_prj:5"}).find("\"*.down_prj\" matches no projection"), std::string::npos);
+  EXPECT_NE(error({":5"}).find("no pattern"), std::string::npos);
+  // Frozen trits keep their levels.
+  freeze_trits(model);
+  EXPECT_NE(error({"*:5"}).find("frozen"), std::string::npos);
+}
+
 TEST(ActivationQuantizer, EightBitKnownValues) {
   // max |x| = 2 -> scale 127 / 2 = 63.5: 1 -> 63.5 -> 64 (half to even), -0.5 -> -31.75 -> -32,
   // 0.25 -> 15.875 -> 16, 2 -> 127

@@ -434,6 +434,8 @@ TEST(BitNetModelFile, RoundTripAndBadFiles) {
   o.fp16_scales = true;
   Transformer model = clone(fixture().loaded.model);
   convert_to_bitnet(model, bitnet_options(o));
+  // Wider projections are stored by name and restored: else the forward below differs.
+  apply_projection_levels(model, {"*.down_proj:5", "model.layers.2.self_attn.q_proj:15"}, "test");
   {
     torch::NoGradGuard no_grad;
     for (auto& p : model->parameters()) p.add_(0.01 * torch::randn_like(p));  // not the original weights
@@ -443,6 +445,10 @@ TEST(BitNetModelFile, RoundTripAndBadFiles) {
   save_bitnet_model(path, model, train_options_json(o), "llama2c", tok_bytes);
   BitNetModel loaded = load_bitnet_model(path);
   EXPECT_TRUE(loaded.options == bitnet_options(o));
+  for (const auto& [name, layer] : bit_linear_layers(loaded.model)) {
+    const int expected = name == "model.layers.2.self_attn.q_proj" ? 7 : name.find("down_proj") != std::string::npos ? 2 : 1;
+    EXPECT_EQ(layer->options().max_level, expected) << name;
+  }
   EXPECT_EQ(loaded.tokenizer_kind, "llama2c");
   EXPECT_EQ(loaded.tokenizer_bytes, tok_bytes);
   EXPECT_EQ(loaded.train_options_json, train_options_json(o));

@@ -95,6 +95,7 @@ void run_finetune(const FinetuneArgs& args) {
   if (options.kd_weight > 0.0) teacher = make_teacher(loaded.model);
   Transformer student = loaded.model;
   convert_to_bitnet(student, bitnet_options(options));
+  apply_projection_levels(student, options.projection_levels, "config");
 
   FinetuneHooks hooks;
   hooks.log = say;

@@ -73,13 +73,25 @@ void add_inspect_command(CLI::App& app) {
               << " E=" << f.seedlm.E << "\n"
               << "weights " << params << " parameters, " << std::fixed << std::setprecision(3)
               << double(file_bytes) * 8 / double(std::max<int64_t>(params, 1)) << " bits per weight overall\n"
-              << "metrics " << f.metrics_json << "\n\n";
+              << "metrics " << f.metrics_json << "\n";
+    int64_t ternary = 0, wider = 0;
+    for (const auto& t : f.tensors) {
+      if (t.codec == "ternary") ternary += t.numel();
+      if (t.codec == "levels") wider += t.numel();
+    }
+    if (wider > 0) {
+      std::cout << "levels  " << wider << " of " << ternary + wider << " projection weights not ternary ("
+                << std::setprecision(1) << 100.0 * double(wider) / double(ternary + wider) << "%)\n";
+    }
+    std::cout << "\n";
     std::cout << std::left << std::setw(48) << "tensor" << std::setw(9) << "codec" << std::setw(14) << "shape"
               << std::right << std::setw(9) << "bytes" << std::setw(8) << "bits/w" << "\n";
     for (const auto& t : f.tensors) {
       std::string shape;
       for (size_t i = 0; i < t.shape.size(); ++i) shape += (i ? "x" : "") + std::to_string(t.shape[i]);
-      std::cout << std::left << std::setw(48) << t.name << std::setw(9) << t.codec << std::setw(14) << shape << std::right
+      // A levels tensor says how many: "levels5" (-2..2), "levels15" (-7..7).
+      const std::string codec = t.codec == "levels" ? "levels" + std::to_string(2 * t.max_level + 1) : t.codec;
+      std::cout << std::left << std::setw(48) << t.name << std::setw(9) << codec << std::setw(14) << shape << std::right
                 << std::setw(9) << t.payload_bytes() << std::setw(8) << std::setprecision(2)
                 << double(t.payload_bytes()) * 8 / double(std::max<int64_t>(t.numel(), 1)) << "\n";
     }
