@@ -60,6 +60,9 @@ struct BitnetConfig {
   // "PATTERN:LEVELS" entries (src/train/projection_levels.h): projections
   // that keep 5..15 weight levels instead of three; empty = all ternary.
   std::vector<std::string> projection_levels;
+  // Each ternary scale times a gain trained with the weights (LSQ's gradient
+  // through the straight-through estimator); stored as the product.
+  bool learned_scales = false;
   double kd_weight = 0.0;  // weight of the distillation term; 0 = off
   double kd_temperature = 1.0;
   // Distillation targets: 0 = the teacher's full distribution; k = its k most

@@ -44,6 +44,7 @@ void visit_stage1_fields(Visitor& v, Config& c) {
   v.field("scale_group", c.bitnet.scale_group);
   v.field("input_norm", c.bitnet.input_norm);
   v.field("projection_levels", c.bitnet.projection_levels);
+  v.field("learned_scales", c.bitnet.learned_scales);
   v.field("kd_weight", c.bitnet.kd_weight);
   v.field("kd_temperature", c.bitnet.kd_temperature);
   v.field("teacher_top_k", c.bitnet.teacher_top_k);

@@ -38,6 +38,79 @@ struct WeightSte : public torch::autograd::Function<WeightSte> {
   }
 };
 
+// The per-scale sums of a [O, I] tensor in gamma's layout ([], [O, 1] or [O, G]).
+torch::Tensor sum_per_scale(const torch::Tensor& t, const BitNetOptions& o) {
+  if (!o.per_row_scale) return t.sum();
+  if (o.scale_group <= 0) return t.sum(1, /*keepdim=*/true);
+  const int64_t rows = t.size(0), cols = t.size(1), runs = (cols + o.scale_group - 1) / o.scale_group;
+  const int64_t pad = runs * o.scale_group - cols;
+  return (pad > 0 ? torch::constant_pad_nd(t, {0, pad}) : t).view({rows, runs, o.scale_group}).sum(2);
+}
+
+// A learned scale: gamma = a * gain, a = ternary_scale(W) without fp16
+// rounding, the product fp16-rounded with fp16_scales.
+torch::Tensor learned_gamma(const torch::Tensor& w, const torch::Tensor& gain, const BitNetOptions& options) {
+  BitNetOptions raw = options;
+  raw.fp16_scales = false;
+  const torch::Tensor a = ternary_scale(w, raw);
+  const torch::Tensor gamma = a * gain.view(a.sizes());
+  return options.fp16_scales ? gamma.to(torch::kFloat16).to(torch::kFloat32) : gamma;
+}
+
+// Forward: W + lambda (W_q - W), W_q = gamma q, gamma = a * gain (learned_gamma),
+// q = RoundClip(W / (gamma + eps), -L, L); exactly W_q at lambda >= 1.
+// Backward: dW = the incoming gradient (straight through); d gain = lambda *
+// a * sum over the scale's weights of dW_q * dW_q/dgamma with LSQ's
+// dW_q/dgamma = q - W / gamma inside the clipping range (|W / gamma| < L) and
+// q outside it (the rounding residual: a larger step moves both the values and
+// the thresholds), fp16 rounding passed straight through. a is held constant.
+struct LearnedScaleWeightSte : public torch::autograd::Function<LearnedScaleWeightSte> {
+  static BitNetOptions layout(bool per_row, int64_t scale_group, bool fp16_scales, int64_t max_level) {
+    BitNetOptions o;
+    o.per_row_scale = per_row;
+    o.scale_group = scale_group;
+    o.fp16_scales = fp16_scales;
+    o.max_level = static_cast<int>(max_level);
+    return o;
+  }
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& w, const torch::Tensor& gain, double lambda,
+                               bool per_row, int64_t scale_group, bool fp16_scales, int64_t max_level) {
+    ctx->save_for_backward({w, gain});
+    ctx->saved_data["lambda"] = lambda;
+    ctx->saved_data["per_row"] = per_row;
+    ctx->saved_data["scale_group"] = scale_group;
+    ctx->saved_data["fp16_scales"] = fp16_scales;
+    ctx->saved_data["max_level"] = max_level;
+    torch::NoGradGuard no_grad;
+    const BitNetOptions o = layout(per_row, scale_group, fp16_scales, max_level);
+    const torch::Tensor wf = w.to(torch::kFloat32);
+    const torch::Tensor g = spread_scale(learned_gamma(wf, gain, o), w.size(1), o);
+    const double top = static_cast<double>(max_level);
+    torch::Tensor q = (wf / (g + kTernaryEps)).round_().clamp_(-top, top).mul_(g);
+    if (lambda < 1.0) q.sub_(wf).mul_(lambda).add_(wf);
+    return q.to(w.scalar_type());
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor &w = saved[0], &gain = saved[1];
+    const BitNetOptions o = layout(ctx->saved_data["per_row"].toBool(), ctx->saved_data["scale_group"].toInt(),
+                                   ctx->saved_data["fp16_scales"].toBool(), ctx->saved_data["max_level"].toInt());
+    const double lambda = ctx->saved_data["lambda"].toDouble(), top = static_cast<double>(o.max_level);
+    torch::NoGradGuard no_grad;
+    const torch::Tensor wf = w.to(torch::kFloat32);
+    BitNetOptions raw = o;
+    raw.fp16_scales = false;
+    const torch::Tensor a = ternary_scale(wf, raw);
+    const torch::Tensor g = spread_scale(learned_gamma(wf, gain, o), w.size(1), o);
+    const torch::Tensor v = wf / (g + kTernaryEps);
+    const torch::Tensor q = v.round().clamp_(-top, top);
+    const torch::Tensor dq_dgamma = torch::where(v.abs() < top, q - v, q);
+    const torch::Tensor dgamma = sum_per_scale(grad[0].to(torch::kFloat32) * dq_dgamma, o);
+    const torch::Tensor dgain = (dgamma * a * lambda).reshape(gain.sizes());
+    return {grad[0], dgain, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
 // Forward: x + lambda (x_q - x) in fp32, cast back to x's dtype. Backward: identity.
 struct ActivationSte : public torch::autograd::Function<ActivationSte> {
   static torch::Tensor forward(AutogradContext* /*ctx*/, const torch::Tensor& x, double lambda, int64_t bits) {
@@ -205,6 +278,17 @@ BitLinearImpl::BitLinearImpl(const torch::Tensor& w, const torch::Tensor& b, con
   validate_bitnet_options(options, "BitLinear");
   weight = register_parameter("weight", w);
   if (b.defined()) bias = register_parameter("bias", b);
+  if (options.learned_scales) {
+    const int64_t count = ternary_scale(w.detach(), options).numel();
+    gain_ = register_parameter("scale_gain", torch::ones({count}, w.options().dtype(torch::kFloat32)));
+  }
+}
+
+torch::Tensor BitLinearImpl::scale() const {
+  if (frozen_) return frozen_scale();
+  torch::NoGradGuard no_grad;
+  const torch::Tensor w = weight.detach().to(torch::kFloat32);
+  return gain_.defined() ? learned_gamma(w, gain_.detach(), options_) : ternary_scale(w, options_);
 }
 
 torch::Tensor BitLinearImpl::forward(const torch::Tensor& x) {
@@ -217,7 +301,13 @@ torch::Tensor BitLinearImpl::forward(const torch::Tensor& x) {
     return bias.defined() ? y + bias.to(y.scalar_type()) : y;
   }
   if (options_.activation_bits > 0 && lambda_ > 0.0) h = ste_activations(h, lambda_, options_.activation_bits);
-  torch::Tensor w = lambda_ > 0.0 ? ste_weight(weight, lambda_, options_) : weight;
+  torch::Tensor w = weight;
+  if (lambda_ > 0.0) {
+    w = gain_.defined() ? LearnedScaleWeightSte::apply(weight, gain_, lambda_, options_.per_row_scale,
+                                                       options_.scale_group, options_.fp16_scales,
+                                                       static_cast<int64_t>(options_.max_level))
+                        : ste_weight(weight, lambda_, options_);
+  }
   return torch::nn::functional::linear(h, w.to(h.scalar_type()), bias.defined() ? bias.to(h.scalar_type()) : bias);
 }
 
@@ -233,10 +323,16 @@ void BitLinearImpl::freeze_trits() {
   if (frozen_) return;
   torch::NoGradGuard no_grad;
   const torch::Tensor w = weight.detach().to(torch::kFloat32);
-  const torch::Tensor gamma = ternary_scale(w, options_).contiguous();
+  // A learned gain is folded into gamma0 and starts again from 1.
+  const torch::Tensor gamma = scale().contiguous();
   const torch::Tensor trits = ternary_trits(w, gamma, options_);
   gamma0_ = register_buffer("ternary_scale0", gamma);
-  gain_ = register_parameter("scale_gain", torch::ones({gamma.numel()}, gamma.options()));
+  if (gain_.defined()) {
+    gain_.detach().fill_(1.0);
+    gain_.mutable_grad().reset();
+  } else {
+    gain_ = register_parameter("scale_gain", torch::ones({gamma.numel()}, gamma.options()));
+  }
   // The registered parameter is this very tensor: its storage becomes the
   // trits (the fp32 latent weight is released) and it stops taking gradients.
   weight.mutable_grad().reset();
@@ -346,7 +442,7 @@ std::vector<TernaryWeight> ternary_weights(const Transformer& model) {
       trits = layer->weight.detach();
     } else {
       const torch::Tensor w = layer->weight.detach().to(torch::kFloat32);
-      gamma = ternary_scale(w, options);
+      gamma = layer->scale();
       trits = ternary_trits(w, gamma, options);
     }
     TernaryWeight t;

@@ -65,6 +65,10 @@ class BitLinearImpl : public LinearLayerImpl {
   // The weight levels (BitNetOptions::max_level) of this one layer; before
   // its trits are frozen only. usage_error outside [1, 7].
   void set_max_level(int max_level);
+  // gamma as the forward at lambda = 1 uses it, in ternary_scale()'s layout,
+  // no autograd: the absmean (absmax) value, times the learned gain with
+  // learned_scales, or frozen_scale() once frozen.
+  torch::Tensor scale() const;
 
   // Fixes the trits for good (the end-to-end phase after block-wise
   // training, EfficientQAT's E2E-QP): the latent weight's storage becomes the
@@ -85,7 +89,8 @@ class BitLinearImpl : public LinearLayerImpl {
   BitNetOptions options_;
   double lambda_ = 1.0;  // a fresh layer is fully quantized; trainers ramp it
   bool frozen_ = false;
-  torch::Tensor gamma0_, gain_;  // set by freeze_trits()
+  torch::Tensor gamma0_;  // set by freeze_trits()
+  torch::Tensor gain_;    // parameter "scale_gain": from construction with learned_scales, else from freeze_trits()
 };
 
 // A BitLinearImpl behind the model's LinearLayer holder.

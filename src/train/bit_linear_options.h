@@ -37,10 +37,16 @@ struct BitNetOptions {
   // the usual scale of a k-bit symmetric quantizer: with absmean the largest
   // weights would clip). Per layer: one model may mix them.
   int max_level = 1;
+  // gamma = the absmean (absmax) value times a trained gain per scale (flat
+  // parameter "scale_gain", 1 at first), learned through the straight-through
+  // estimator with LSQ's step-size gradient (Esser et al. 2020): the stored
+  // scale is the product, so no byte more. false = gamma is the absmean value.
+  bool learned_scales = false;
 
   bool operator==(const BitNetOptions& o) const {
     return activation_bits == o.activation_bits && per_row_scale == o.per_row_scale && scale_group == o.scale_group &&
-           fp16_scales == o.fp16_scales && input_norm == o.input_norm && max_level == o.max_level;
+           fp16_scales == o.fp16_scales && input_norm == o.input_norm && max_level == o.max_level &&
+           learned_scales == o.learned_scales;
   }
   bool operator!=(const BitNetOptions& o) const { return !(*this == o); }
 };

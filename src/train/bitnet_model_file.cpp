@@ -101,6 +101,7 @@ void save_bitnet_model(const std::string& path, const Transformer& model, const 
                                          {"scale_group", options.scale_group},
                                          {"fp16_scales", options.fp16_scales},
                                          {"input_norm", options.input_norm},
+                                         {"learned_scales", options.learned_scales},
                                          {"ternary_eps", kTernaryEps}};
   // The projections that keep more levels than three (projection_levels.h), by name.
   nlohmann::ordered_json levels = nlohmann::ordered_json::object();
@@ -174,6 +175,7 @@ BitNetModel load_bitnet_model(const std::string& path) {
   if (bitnet.contains("scale_group")) take(bitnet, "scale_group", out.options.scale_group, bitnet_where);
   if (bitnet.contains("fp16_scales")) take(bitnet, "fp16_scales", out.options.fp16_scales, bitnet_where);
   take(bitnet, "input_norm", out.options.input_norm, bitnet_where);
+  if (bitnet.contains("learned_scales")) take(bitnet, "learned_scales", out.options.learned_scales, bitnet_where);
   float eps = 0.0f;
   take(bitnet, "ternary_eps", eps, bitnet_where);
   if (eps != kTernaryEps) throw input_error(bitnet_where, ": ternary_eps ", eps, " differs from this build's ", kTernaryEps);
@@ -189,10 +191,22 @@ BitNetModel load_bitnet_model(const std::string& path) {
 
   const std::vector<std::string> latent_names = read_names(archive, path, "latent_names");
   const std::vector<torch::Tensor> latent_values = read_tensors(archive, path, "latent_values", latent_names.size());
-  StateDict latent;
-  for (size_t i = 0; i < latent_names.size(); ++i) latent.emplace_back(latent_names[i], latent_values[i]);
+  // Learned scale gains belong to the BitLinear layers, which exist only after conversion.
+  StateDict latent, gains;
+  for (size_t i = 0; i < latent_names.size(); ++i) {
+    (is_scale_gain(latent_names[i]) ? gains : latent).emplace_back(latent_names[i], latent_values[i]);
+  }
   out.model = build_model(config, latent, path);
   convert_to_bitnet(out.model, out.options);
+  {
+    torch::NoGradGuard no_grad;
+    auto named = out.model->named_parameters(/*recurse=*/true);
+    for (const auto& [name, value] : gains) {
+      torch::Tensor* p = named.find(name);
+      if (p == nullptr || !p->sizes().equals(value.sizes())) throw input_error(path, ": unexpected tensor '", name, "'");
+      p->copy_(value);
+    }
+  }
   if (bitnet.contains("max_levels")) {
     const nlohmann::json& levels = bitnet["max_levels"];
     if (!levels.is_object()) throw input_error(bitnet_where, ": max_levels is not an object");

@@ -25,6 +25,7 @@ TrainOptions train_options_from_config(const Stage1Config& config) {
   o.fp16_scales = config.encoding.ternary_scale == ScaleEncoding::kFp16;
   o.input_norm = b.input_norm;
   o.projection_levels = b.projection_levels;
+  o.learned_scales = b.learned_scales;
   o.kd_weight = b.kd_weight;
   o.kd_temperature = b.kd_temperature;
   o.teacher_top_k = b.teacher_top_k;

@@ -46,6 +46,7 @@ BitNetOptions bitnet_options(const TrainOptions& o) {
   b.scale_group = o.scale_group;
   b.fp16_scales = o.fp16_scales;
   b.input_norm = o.input_norm;
+  b.learned_scales = o.learned_scales;
   return b;
 }
 

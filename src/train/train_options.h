@@ -35,6 +35,7 @@ struct TrainOptions {
   // "PATTERN:LEVELS" entries: projections that keep more levels than three
   // (projection_levels.h); empty = all ternary.
   std::vector<std::string> projection_levels;
+  bool learned_scales = false;  // BitNetOptions::learned_scales
   double kd_weight = 0.0;  // loss = CE + kd_weight * T^2 * KL(teacher || student); 0 = off
   double kd_temperature = 1.0;
   // Distillation targets: 0 = the teacher's full distribution; k > 0 = its k

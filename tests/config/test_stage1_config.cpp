@@ -84,7 +84,7 @@ TEST(Stage1Config, JsonHasEveryKeyUnderItsSection) {
   for (const auto& item : j.items()) sections.push_back(item.key());
   EXPECT_EQ(sections, (std::vector<std::string>{"bitnet", "constraints", "encoding", "eval", "hardware", "output",
                                                 "seedlm"}));
-  EXPECT_EQ(j["bitnet"].size(), 37u);
+  EXPECT_EQ(j["bitnet"].size(), 39u);
   EXPECT_EQ(j["seedlm"].size(), 7u);
   EXPECT_EQ(j["encoding"].size(), 4u);
   EXPECT_EQ(j["eval"].size(), 5u);
@@ -123,6 +123,8 @@ TEST(Stage1Config, EveryKeyRoundTripsWithNonDefaultValue) {
   c.bitnet.per_row_scale = true;
   c.bitnet.scale_group = 32;
   c.bitnet.input_norm = true;
+  c.bitnet.projection_levels = {"*.mlp.down_proj:5", "model.layers.0.*:15"};
+  c.bitnet.learned_scales = true;
   c.bitnet.kd_weight = 0.5;
   c.bitnet.kd_temperature = 2.0;
   c.bitnet.teacher_top_k = 32;

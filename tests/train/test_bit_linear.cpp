@@ -109,6 +109,48 @@ TEST(LevelsQuantizer, AbsmaxScaleMapsEachRunsLargestWeightToTheTopLevel) {
   EXPECT_TRUE(torch::equal(ternary_scale(w, o), ternary_scale(w, scales(true, 2))));
 }
 
+TEST(LearnedScales, GainGradientIsLsqsStepGradientAndTheWeightsPassStraightThrough) {
+  // Against the written-out LSQ expression in autograd: W_q = round_ste(clamp(W / s, -L, L)) * s,
+  // s = a * gain (a = absmean, held constant), round_ste(x) = x + (round(x) - x).detach().
+  for (int level : {1, 2}) {
+    BitNetOptions o = scales(true, 4);
+    o.activation_bits = 0;
+    o.learned_scales = true;
+    o.max_level = level;
+    torch::manual_seed(5);
+    const torch::Tensor w0 = torch::randn({6, 10});
+    auto layer = std::make_shared<BitLinearImpl>(w0.clone().requires_grad_(true), torch::Tensor(), o);
+    const auto named = layer->named_parameters();
+    ASSERT_TRUE(named.contains("scale_gain"));
+    torch::Tensor gain = named["scale_gain"];
+    ASSERT_EQ(gain.numel(), 6 * 3);
+    {
+      torch::NoGradGuard no_grad;
+      gain.copy_(torch::linspace(0.6, 1.5, 18));  // away from 1, so that the gain matters
+    }
+    const torch::Tensor x = torch::randn({3, 10}), c = torch::randn({3, 6});
+    (layer->forward(x) * c).sum().backward();
+
+    const torch::Tensor w = w0.clone().requires_grad_(true), g = gain.detach().clone().requires_grad_(true);
+    BitNetOptions raw = o;
+    raw.learned_scales = false;
+    const torch::Tensor a = ternary_scale(w0, raw);  // [6, 3]
+    const torch::Tensor s = spread_scale(a * g.view({6, 3}), 10, o);
+    const torch::Tensor v = torch::clamp(w.detach() / s, -level, level);
+    const torch::Tensor wq = (v + (v.round() - v).detach()) * s;
+    const torch::Tensor w_eff = w + (wq - w).detach() + (wq - wq.detach());  // value W_q, dW identity, d gain LSQ
+    (torch::nn::functional::linear(x, w_eff) * c).sum().backward();
+
+    EXPECT_LT(max_abs_diff(layer->weight.grad(), w.grad()), 1e-6) << "level " << level;
+    EXPECT_LT(max_abs_diff(gain.grad(), g.grad()), 1e-4 * g.grad().abs().max().item<double>()) << "level " << level;
+    EXPECT_GT(gain.grad().abs().max().item<double>(), 1e-3);
+    // The scale the file stores is the product, and the forward multiplies by it.
+    torch::NoGradGuard no_grad;
+    const torch::Tensor stored = layer->scale();
+    EXPECT_LT(max_abs_diff(stored, a * gain.view({6, 3})), 1e-6);
+  }
+}
+
 TEST(ProjectionLevels, EntriesParseMatchByGlobAndBadOnesAreNamed) {
   Transformer model = test::tiny_model(13);
   convert_to_bitnet(model, BitNetOptions{});
@@ -268,10 +310,18 @@ TEST(ConvertToBitnet, SwapsTheSevenProjectionsKeepingWeights) {
 }
 
 TEST(TernaryStateDict, DequantizedWeightsAreWhatTheModelRunsAtLambdaOne) {
-  for (BitNetOptions options : {scales(false), scales(true), scales(true, 5, true)}) {
+  BitNetOptions learned = scales(true, 5, true);
+  learned.learned_scales = true;
+  for (BitNetOptions options : {scales(false), scales(true), scales(true, 5, true), learned}) {
     Transformer model = test::tiny_model(21);
     options.activation_bits = 0;  // so that a dense model can reproduce it
     convert_to_bitnet(model, options);
+    if (options.learned_scales) {  // gains away from 1: the stored scale must be the product
+      torch::NoGradGuard no_grad;
+      for (auto& item : model->named_parameters()) {
+        if (is_scale_gain(item.key())) item.value().uniform_(0.5, 1.5);
+      }
+    }
     const auto ternary = ternary_weights(model);
     ASSERT_EQ(ternary.size(), 14u);
     for (const auto& t : ternary) {
@@ -293,6 +343,10 @@ TEST(TernaryStateDict, DequantizedWeightsAreWhatTheModelRunsAtLambdaOne) {
     torch::NoGradGuard no_grad;
     set_bitnet_lambda(model, 1.0);
     EXPECT_TRUE(torch::equal(dense->forward(tokens), model->forward(tokens)));
+    // Frozen, the trits and scales (a learned gain folded in) are unchanged, and so the logits.
+    const auto before = model->forward(tokens);
+    freeze_trits(model);
+    EXPECT_TRUE(torch::equal(model->forward(tokens), before));
   }
 }
 
