@@ -11,6 +11,7 @@
 #include <string>
 
 #include "common/data_paths.h"
+#include "common/error.h"
 
 namespace seedforge::test {
 
@@ -86,5 +87,16 @@ inline void write_text(const std::string& path, const std::string& text) {
 inline std::string stories_model() { return data_path("models/stories260K/stories260K.bin"); }
 inline std::string stories_tokenizer() { return data_path("models/stories260K/tok512.bin"); }
 inline std::string valid_text() { return data_path("text/tinystories/valid.txt"); }
+
+// The message of the seedforge Error that f() throws, "(no error)" when none.
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
 
 }  // namespace seedforge::test

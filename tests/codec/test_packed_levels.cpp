@@ -10,6 +10,7 @@
 #include "codec/packed_levels.h"
 #include "codec/ternary.h"
 #include "common/error.h"
+#include "test_util.h"
 
 using namespace seedforge;
 
@@ -23,17 +24,9 @@ std::vector<int8_t> random_levels(int64_t n, int max_level, uint64_t seed) {
   return v;
 }
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 }  // namespace
+
+using test::error_of;
 
 TEST(PackedLevels, DigitsPerByteAreTheMostThatFit) {
   // (2L + 1)^k <= 256 < (2L + 1)^(k + 1)

@@ -14,9 +14,11 @@
 #include "codec/lfsr.h"
 #include "codec/seedlm_codec.h"
 #include "common/error.h"
+#include "test_util.h"
 #include "seedlm_reference.h"
 
 using namespace seedforge;
+using test::error_of;
 
 namespace {
 
@@ -42,16 +44,6 @@ struct StreamReader {
     return (v >> (n - 1)) & 1 ? static_cast<int>(v) - (1 << n) : static_cast<int>(v);
   }
 };
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 }  // namespace
 

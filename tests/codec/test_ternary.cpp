@@ -11,8 +11,10 @@
 
 #include "codec/ternary.h"
 #include "common/error.h"
+#include "test_util.h"
 
 using namespace seedforge;
+using test::error_of;
 
 namespace {
 
@@ -22,16 +24,6 @@ std::vector<int8_t> random_trits(int64_t n, uint64_t seed) {
   std::vector<int8_t> t(static_cast<size_t>(n));
   for (auto& x : t) x = static_cast<int8_t>(d(rng));
   return t;
-}
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 }  // namespace
