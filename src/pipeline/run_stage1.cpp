@@ -25,7 +25,6 @@
 #include "pipeline/sharded_seedlm.h"
 #include "pipeline/stage1_memory.h"
 #include "pipeline/stage1_model.h"
-#include "model/parameter_shapes.h"
 #include "pipeline/tensor_encoding.h"
 #include "runtime/threads.h"
 #include "telemetry/logging.h"
@@ -206,11 +205,8 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   // read): a run that cannot fit stops here rather than after the load.
   if (checkpoint_config_in_header(input)) {
     const ModelConfig header_config = read_checkpoint_header(input).config;
-    std::vector<std::string> projections;
-    for (const ParameterShape& p : parameter_shapes(header_config)) {
-      if (is_projection_weight(p.name)) projections.push_back(p.name.substr(0, p.name.size() - 7));  // no ".weight"
-    }
-    check_projection_levels_match(parse_projection_levels(train.projection_levels, "config"), projections, "config");
+    check_projection_levels_match(parse_projection_levels(train.projection_levels, "config"),
+                                  projection_names(header_config), "config");
     Stage1MemoryInputs memory = stage1_memory_inputs(config, header_config, train, fine_tune);
     memory.input_file_bytes = path_bytes(input);
     memory.config_in_header = true;

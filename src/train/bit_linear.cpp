@@ -20,15 +20,28 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+// The quantizer's BitNetOptions from the scalars an autograd function carries.
+BitNetOptions quantizer_options(bool per_row, int64_t scale_group, bool fp16_scales, int64_t max_level) {
+  BitNetOptions o;
+  o.per_row_scale = per_row;
+  o.scale_group = scale_group;
+  o.fp16_scales = fp16_scales;
+  o.max_level = static_cast<int>(max_level);
+  return o;
+}
+
+// t: [O, I] -> [O, runs, group], the last run padded with zeros: each scale's
+// weights along the last dim (per-row-and-run scales).
+torch::Tensor scale_runs(const torch::Tensor& t, int64_t group) {
+  const int64_t rows = t.size(0), cols = t.size(1), runs = (cols + group - 1) / group, pad = runs * group - cols;
+  return (pad > 0 ? torch::constant_pad_nd(t, {0, pad}) : t).view({rows, runs, group});
+}
+
 // Forward: W + lambda (W_q - W), exactly W_q at lambda >= 1. Backward: identity.
 struct WeightSte : public torch::autograd::Function<WeightSte> {
   static torch::Tensor forward(AutogradContext* /*ctx*/, const torch::Tensor& w, double lambda, bool per_row,
                                int64_t scale_group, bool fp16_scales, int64_t max_level) {
-    BitNetOptions options;
-    options.per_row_scale = per_row;
-    options.scale_group = scale_group;
-    options.fp16_scales = fp16_scales;
-    options.max_level = static_cast<int>(max_level);
+    const BitNetOptions options = quantizer_options(per_row, scale_group, fp16_scales, max_level);
     torch::Tensor q = quantize_weight_ternary(w, options);
     if (lambda < 1.0) q.sub_(w).mul_(lambda).add_(w);
     return q;
@@ -42,17 +55,19 @@ struct WeightSte : public torch::autograd::Function<WeightSte> {
 torch::Tensor sum_per_scale(const torch::Tensor& t, const BitNetOptions& o) {
   if (!o.per_row_scale) return t.sum();
   if (o.scale_group <= 0) return t.sum(1, /*keepdim=*/true);
-  const int64_t rows = t.size(0), cols = t.size(1), runs = (cols + o.scale_group - 1) / o.scale_group;
-  const int64_t pad = runs * o.scale_group - cols;
-  return (pad > 0 ? torch::constant_pad_nd(t, {0, pad}) : t).view({rows, runs, o.scale_group}).sum(2);
+  return scale_runs(t, o.scale_group).sum(2);
 }
 
-// A learned scale: gamma = a * gain, a = ternary_scale(W) without fp16
-// rounding, the product fp16-rounded with fp16_scales.
-torch::Tensor learned_gamma(const torch::Tensor& w, const torch::Tensor& gain, const BitNetOptions& options) {
+// a: ternary_scale(W) without fp16 rounding, the part of a learned scale the
+// weights give.
+torch::Tensor unrounded_scale(const torch::Tensor& w, const BitNetOptions& options) {
   BitNetOptions raw = options;
   raw.fp16_scales = false;
-  const torch::Tensor a = ternary_scale(w, raw);
+  return ternary_scale(w, raw);
+}
+
+// A learned scale: gamma = a * gain, fp16-rounded with fp16_scales.
+torch::Tensor learned_gamma(const torch::Tensor& a, const torch::Tensor& gain, const BitNetOptions& options) {
   const torch::Tensor gamma = a * gain.view(a.sizes());
   return options.fp16_scales ? gamma.to(torch::kFloat16).to(torch::kFloat32) : gamma;
 }
@@ -65,14 +80,6 @@ torch::Tensor learned_gamma(const torch::Tensor& w, const torch::Tensor& gain, c
 // q outside it (the rounding residual: a larger step moves both the values and
 // the thresholds), fp16 rounding passed straight through. a is held constant.
 struct LearnedScaleWeightSte : public torch::autograd::Function<LearnedScaleWeightSte> {
-  static BitNetOptions layout(bool per_row, int64_t scale_group, bool fp16_scales, int64_t max_level) {
-    BitNetOptions o;
-    o.per_row_scale = per_row;
-    o.scale_group = scale_group;
-    o.fp16_scales = fp16_scales;
-    o.max_level = static_cast<int>(max_level);
-    return o;
-  }
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& w, const torch::Tensor& gain, double lambda,
                                bool per_row, int64_t scale_group, bool fp16_scales, int64_t max_level) {
     ctx->save_for_backward({w, gain});
@@ -82,9 +89,9 @@ struct LearnedScaleWeightSte : public torch::autograd::Function<LearnedScaleWeig
     ctx->saved_data["fp16_scales"] = fp16_scales;
     ctx->saved_data["max_level"] = max_level;
     torch::NoGradGuard no_grad;
-    const BitNetOptions o = layout(per_row, scale_group, fp16_scales, max_level);
+    const BitNetOptions o = quantizer_options(per_row, scale_group, fp16_scales, max_level);
     const torch::Tensor wf = w.to(torch::kFloat32);
-    const torch::Tensor g = spread_scale(learned_gamma(wf, gain, o), w.size(1), o);
+    const torch::Tensor g = spread_scale(learned_gamma(unrounded_scale(wf, o), gain, o), w.size(1), o);
     const double top = static_cast<double>(max_level);
     torch::Tensor q = (wf / (g + kTernaryEps)).round_().clamp_(-top, top).mul_(g);
     if (lambda < 1.0) q.sub_(wf).mul_(lambda).add_(wf);
@@ -93,15 +100,14 @@ struct LearnedScaleWeightSte : public torch::autograd::Function<LearnedScaleWeig
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
     const auto saved = ctx->get_saved_variables();
     const torch::Tensor &w = saved[0], &gain = saved[1];
-    const BitNetOptions o = layout(ctx->saved_data["per_row"].toBool(), ctx->saved_data["scale_group"].toInt(),
-                                   ctx->saved_data["fp16_scales"].toBool(), ctx->saved_data["max_level"].toInt());
+    const BitNetOptions o =
+        quantizer_options(ctx->saved_data["per_row"].toBool(), ctx->saved_data["scale_group"].toInt(),
+                          ctx->saved_data["fp16_scales"].toBool(), ctx->saved_data["max_level"].toInt());
     const double lambda = ctx->saved_data["lambda"].toDouble(), top = static_cast<double>(o.max_level);
     torch::NoGradGuard no_grad;
     const torch::Tensor wf = w.to(torch::kFloat32);
-    BitNetOptions raw = o;
-    raw.fp16_scales = false;
-    const torch::Tensor a = ternary_scale(wf, raw);
-    const torch::Tensor g = spread_scale(learned_gamma(wf, gain, o), w.size(1), o);
+    const torch::Tensor a = unrounded_scale(wf, o);
+    const torch::Tensor g = spread_scale(learned_gamma(a, gain, o), w.size(1), o);
     const torch::Tensor v = wf / (g + kTernaryEps);
     const torch::Tensor q = v.round().clamp_(-top, top);
     const torch::Tensor dq_dgamma = torch::where(v.abs() < top, q - v, q);
@@ -133,12 +139,7 @@ struct ActivationSte : public torch::autograd::Function<ActivationSte> {
 // weights, dW = dy^T x; fp16 rounding of gamma passes the gradient straight
 // through (the stored value is what the forward uses).
 struct FrozenTernaryMatmul : public torch::autograd::Function<FrozenTernaryMatmul> {
-  static BitNetOptions layout(bool per_row, int64_t scale_group) {
-    BitNetOptions o;
-    o.per_row_scale = per_row;
-    o.scale_group = scale_group;
-    return o;
-  }
+  static BitNetOptions layout(bool per_row, int64_t scale_group) { return quantizer_options(per_row, scale_group, false, 1); }
   static torch::Tensor weight(const torch::Tensor& gamma, const torch::Tensor& trits, const BitNetOptions& o,
                               bool fp16_scales, torch::ScalarType dtype) {
     const torch::Tensor g = fp16_scales ? gamma.to(torch::kFloat16).to(torch::kFloat32) : gamma;
@@ -164,16 +165,7 @@ struct FrozenTernaryMatmul : public torch::autograd::Function<FrozenTernaryMatmu
     // dW [O, I] in fp32, then times the trits: d(gamma_s * t_i)/d gamma_s = t_i.
     const torch::Tensor dwt =
         dy.reshape({-1, rows}).t().mm(x.reshape({-1, cols})).to(torch::kFloat32).mul_(trits.to(torch::kFloat32));
-    torch::Tensor dgamma;
-    if (!o.per_row_scale) {
-      dgamma = dwt.sum();
-    } else if (o.scale_group <= 0) {
-      dgamma = dwt.sum(1, /*keepdim=*/true);
-    } else {
-      const int64_t runs = gamma.size(1), pad = runs * o.scale_group - cols;
-      dgamma = (pad > 0 ? torch::constant_pad_nd(dwt, {0, pad}) : dwt).view({rows, runs, o.scale_group}).sum(2);
-    }
-    return {dx, dgamma, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {dx, sum_per_scale(dwt, o), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -206,10 +198,7 @@ torch::Tensor ternary_scale(const torch::Tensor& w, const BitNetOptions& options
     } else if (options.scale_group <= 0) {
       gamma = a.amax(1, /*keepdim=*/true) / top;
     } else {
-      // Zero padding cannot raise a maximum of absolute values.
-      const int64_t rows = a.size(0), cols = a.size(1), group = options.scale_group;
-      const int64_t runs = (cols + group - 1) / group, pad = runs * group - cols;
-      gamma = (pad > 0 ? torch::constant_pad_nd(a, {0, pad}) : a).view({rows, runs, group}).amax(2) / top;
+      gamma = scale_runs(a, options.scale_group).amax(2) / top;  // zero padding cannot raise a maximum
     }
   } else if (!options.per_row_scale) {
     gamma = a.mean();
@@ -219,9 +208,9 @@ torch::Tensor ternary_scale(const torch::Tensor& w, const BitNetOptions& options
     // Runs of G columns: pad the last run with zeros to G, sum, and divide by
     // each run's real width (G, and what is left for the last run). Runs
     // every forward pass, so no per-call tensor of widths.
-    const int64_t rows = a.size(0), cols = a.size(1), group = options.scale_group;
+    const int64_t cols = a.size(1), group = options.scale_group;
     const int64_t runs = (cols + group - 1) / group, pad = runs * group - cols;
-    const torch::Tensor sums = (pad > 0 ? torch::constant_pad_nd(a, {0, pad}) : a).view({rows, runs, group}).sum(2);
+    const torch::Tensor sums = scale_runs(a, group).sum(2);
     gamma = sums / static_cast<double>(group);
     if (pad > 0) gamma.select(1, runs - 1).copy_(sums.select(1, runs - 1) / static_cast<double>(group - pad));
   }
@@ -288,7 +277,8 @@ torch::Tensor BitLinearImpl::scale() const {
   if (frozen_) return frozen_scale();
   torch::NoGradGuard no_grad;
   const torch::Tensor w = weight.detach().to(torch::kFloat32);
-  return gain_.defined() ? learned_gamma(w, gain_.detach(), options_) : ternary_scale(w, options_);
+  return gain_.defined() ? learned_gamma(unrounded_scale(w, options_), gain_.detach(), options_)
+                         : ternary_scale(w, options_);
 }
 
 torch::Tensor BitLinearImpl::forward(const torch::Tensor& x) {
