@@ -114,19 +114,23 @@ void checkpoint_seeds() {
   const std::string training = written("training.ckpt", [&](const std::string& p) { write_pt_file(p, ckpt); });
   put_with_truncation("fuzz_pt_file", "training.ckpt", training);
 
-  // Zip: the .pt archives, and writer variants (no alignment, forced ZIP64).
+  // Zip: the .pt archives, and writer variants (no alignment, forced ZIP64,
+  // deflated entries).
   put_with_truncation("fuzz_zip_archive", "plain.pt", plain);
   put("fuzz_zip_archive", "training.ckpt", training);
-  for (const bool zip64 : {false, true}) {
+  for (const std::string name : {"unaligned.zip", "zip64.zip", "deflated.zip", "deflated_zip64.zip"}) {
     ZipWriterOptions options;
-    options.alignment = zip64 ? 64 : 1;
-    options.force_zip64 = zip64;
-    const std::string name = zip64 ? "zip64.zip" : "unaligned.zip";
+    options.force_zip64 = name.find("zip64") != std::string::npos;
+    options.alignment = options.force_zip64 ? 64 : 1;
+    options.deflate = name.find("deflated") != std::string::npos;
     put_with_truncation("fuzz_zip_archive", name, written(name, [&](const std::string& p) {
       ZipWriter zip(p, options);
       zip.add("a/version", "3\n", 2);
       zip.add("a/data.pkl", "\x80\x02}q\x00.", 6);
       zip.add("a/empty", "", 0);
+      std::string skewed(600, '\0');  // deflates: a few symbols, most of them zero
+      for (size_t i = 0; i < skewed.size(); ++i) skewed[i] = static_cast<char>((i * 7919 % 13) < 8 ? 0 : i % 5);
+      zip.add("a/data/0", skewed.data(), skewed.size());
       zip.finish();
     }));
   }

@@ -6,7 +6,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake ccache pkg-config
+  build-essential cmake ccache pkg-config zlib1g-dev
   libtorch-dev python3-torch python3-numpy libgloo-dev
   python3-dev pybind11-dev python3-pytest
   libopenblas0-openmp libopenblas-dev

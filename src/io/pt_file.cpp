@@ -351,12 +351,14 @@ PtValue read_pt_file(const std::string& path) {
   return reader.read();
 }
 
-void write_pt_file(const std::string& path, const PtValue& root) {
+void write_pt_file(const std::string& path, const PtValue& root, bool deflate_entries) {
   PtWriter w;
   const PickleValue pickled = w.convert(root);
   const std::string pkl = pickle_dumps(pickled);
   const std::string folder = archive_name_for(path);
-  ZipWriter zip(path);
+  ZipWriterOptions options;
+  options.deflate = deflate_entries;
+  ZipWriter zip(path, options);
   zip.add(folder + "/data.pkl", pkl.data(), pkl.size());
   zip.add(folder + "/byteorder", "little", 6);
   for (const auto& s : w.storages) zip.add(folder + "/data/" + s.key, s.data, s.nbytes);

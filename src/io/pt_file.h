@@ -90,7 +90,9 @@ PtValue read_pt_file(const std::string& path);
 // float caveat above). Atomic: written under a temporary name, then renamed.
 // The archive folder is the file's stem, as PyTorch names it. Tensors are
 // moved to the CPU; tensors sharing a storage share it in the file.
-void write_pt_file(const std::string& path, const PtValue& root);
+// deflate_entries: each record that deflate makes smaller is deflated (torch.load
+// reads it; torch.load(mmap=True) and in-place use need stored records).
+void write_pt_file(const std::string& path, const PtValue& root, bool deflate_entries = false);
 
 // looks_like_legacy_pt_file(path) (io/pt_archive.h) tells the pre-1.6 layouts
 // apart, which read_pt_file refuses with advice to re-save.

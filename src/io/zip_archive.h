@@ -1,11 +1,14 @@
-// The uncompressed ZIP layout that torch.save() writes (PyTorch's
-// PyTorchStreamWriter, miniz underneath), read and written without libtorch.
+// The ZIP layout that torch.save() writes (PyTorch's PyTorchStreamWriter,
+// miniz underneath), read and written without libtorch. torch.save stores
+// every entry; torch.load (miniz) also reads deflated ones, which seedforge
+// writes where they are smaller (ZipWriterOptions::deflate) and reads with zlib.
 //
 // Layout (all integers little-endian, PKWARE APPNOTE 6.3):
 //   per entry:  local header   "PK\3\4" ver:2 flags:2 method:2 time:2 date:2
 //                              crc32:4 csize:4 usize:4 name_len:2 extra_len:2
 //                              name, extra
-//               data           (method 0 = stored: csize == usize bytes)
+//               data           (method 0 = stored: csize == usize bytes;
+//                               method 8 = raw deflate, RFC 1951)
 //               [data descriptor "PK\7\8" crc:4 csize:4 usize:4 when flag bit 3]
 //   central directory, one per entry:
 //               "PK\1\2" made_by:2 ver:2 flags:2 method:2 time:2 date:2 crc32:4
@@ -30,6 +33,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -68,30 +72,44 @@ class ZipReader {
   // nullptr when absent.
   const ZipEntry* find(const std::string& name) const;
 
-  // The bytes of a stored entry, inside the mapping (valid while this reader
-  // lives; entry.size bytes). Throws input_error for compressed entries and,
-  // when verify_crc, for a CRC-32 mismatch.
+  // The entry's entry.size bytes, valid while this reader lives: inside the
+  // mapping for a stored entry; for a deflated one, inflated on first use into
+  // a buffer this reader keeps (the CRC-32 is then always checked). Throws
+  // input_error for other methods, corrupt deflate data and, when verify_crc,
+  // a CRC-32 mismatch.
   const uint8_t* data(const ZipEntry& entry, bool verify_crc = true) const;
   std::string read_string(const ZipEntry& entry) const;
-  // Lets the pages of [p, p + n) (inside the mapping) leave the resident set
-  // (MappedFile::release); the bytes stay readable.
+  // Lets the pages of [p, p + n) leave the resident set (MappedFile::release)
+  // when they lie inside the mapping; the bytes stay readable. Inflated
+  // buffers stay as they are.
   void release(const uint8_t* p, size_t n) const;
 
  private:
+  const uint8_t* inflated(const ZipEntry& entry) const;
+
   std::string path_;
   std::unique_ptr<MappedFile> file_;
   std::vector<ZipEntry> entries_;
   std::unordered_map<std::string, size_t> index_;
+  mutable std::mutex inflate_mutex_;
+  // Deflated entries' bytes by name; nodes never move, so pointers into them stay valid.
+  mutable std::unordered_map<std::string, std::vector<uint8_t>> inflated_;
 };
 
 struct ZipWriterOptions {
-  uint32_t alignment = 64;   // data offsets are multiples of this (1 = none)
+  uint32_t alignment = 64;   // stored entries' data offsets are multiples of this (1 = none)
   bool force_zip64 = false;  // ZIP64 fields even when not needed (for tests)
+  // Deflate each entry whose deflated bytes (zlib level 9, with and without
+  // matches: the smaller) are fewer than its own, and store the others.
+  // Deflated entries are not aligned: they cannot be used in place anyway.
+  // Entries of 1 GiB or more are always stored.
+  bool deflate = false;
 };
 
-// Writes stored (uncompressed) entries to a temporary file; finish() writes
-// the central directory and renames the file into place. Dropping a writer
-// without finish() leaves nothing under `path`.
+// Writes entries to a temporary file; finish() writes the central directory
+// and renames the file into place. Dropping a writer without finish() leaves
+// nothing under `path`. Output bytes depend only on the entries (and on
+// zlib's version where deflate is on), never on the clock.
 class ZipWriter {
  public:
   explicit ZipWriter(const std::string& path, ZipWriterOptions options = {});
@@ -105,8 +123,10 @@ class ZipWriter {
  private:
   struct Written {
     std::string name;
+    uint16_t method;
     uint32_t crc32;
     uint64_t size;
+    uint64_t compressed_size;
     uint64_t header_offset;
   };
   std::string path_;

@@ -134,11 +134,15 @@ TEST(PtPython, OurFilesOpenWithTorchLoadWeightsOnly) {
   meta.set("by_id", by_id);
   root.set("meta", meta);
   write_pt_file(dir.file("ours.pt"), root);
+  write_pt_file(dir.file("ours_deflated.pt"), root, /*deflate_entries=*/true);
 
   const std::string script = R"PY(
+import itertools, zipfile
 out = sys.argv[1]
-for weights_only in (True, False):
-    d = torch.load(os.path.join(out, "ours.pt"), weights_only=weights_only)
+z = zipfile.ZipFile(os.path.join(out, "ours_deflated.pt"))
+assert any(i.compress_type == zipfile.ZIP_DEFLATED for i in z.infolist()), "nothing deflated"
+for file, weights_only in itertools.product(("ours.pt", "ours_deflated.pt"), (True, False)):
+    d = torch.load(os.path.join(out, file), weights_only=weights_only)
     for name, t in d["tensors"].items():
         raw = bytearray(open(os.path.join(out, name + ".raw"), "rb").read())
         exp = torch.frombuffer(raw, dtype=t.dtype).reshape(t.shape) if len(raw) else torch.empty(t.shape, dtype=t.dtype)
@@ -391,29 +395,50 @@ print("OK")
   EXPECT_EQ(run(dir, "st_read.py", decoder, "'" + dir.path() + "'", &log), 0) << log;
 }
 
-TEST(PtPython, ZipfileAcceptsOurArchivesIncludingZip64) {
+// Python's zipfile (zlib underneath) reads what ZipWriter writes, stored and
+// deflated, and ZipReader reads what zipfile deflates.
+TEST(PtPython, ZipfileAcceptsOurArchivesIncludingZip64AndDeflate) {
   TempDir dir;
+  const std::string big(100000, 'q');
   for (const bool zip64 : {false, true}) {
-    ZipWriterOptions options;
-    options.force_zip64 = zip64;
-    ZipWriter w(dir.file(zip64 ? "z64.zip" : "z.zip"), options);
-    const std::string big(100000, 'q');
-    w.add("arc/data.pkl", "hello", 5);
-    w.add("arc/data/0", big.data(), big.size());
-    w.add("arc/version", "3\n", 2);
-    w.finish();
+    for (const bool deflate : {false, true}) {
+      ZipWriterOptions options;
+      options.force_zip64 = zip64;
+      options.deflate = deflate;
+      ZipWriter w(dir.file(std::string(zip64 ? "z64" : "z") + (deflate ? "d" : "") + ".zip"), options);
+      w.add("arc/data.pkl", "hello", 5);
+      w.add("arc/data/0", big.data(), big.size());
+      w.add("arc/version", "3\n", 2);
+      w.finish();
+    }
   }
   const std::string script = R"PY(
 import zipfile
-for name in ("z.zip", "z64.zip"):
+for name in ("z.zip", "z64.zip", "zd.zip", "z64d.zip"):
     z = zipfile.ZipFile(os.path.join(sys.argv[1], name))
     assert z.testzip() is None, name   # reads every entry and checks its CRC
     assert z.namelist() == ["arc/data.pkl", "arc/data/0", "arc/version"], z.namelist()
     assert z.read("arc/data/0") == b"q" * 100000 and z.read("arc/data.pkl") == b"hello"
+    big = z.getinfo("arc/data/0")
+    expected = zipfile.ZIP_DEFLATED if "d" in name else zipfile.ZIP_STORED
+    assert big.compress_type == expected and (big.compress_size < 1000) == ("d" in name), (name, big.compress_size)
+    assert z.getinfo("arc/data.pkl").compress_type == zipfile.ZIP_STORED, "5 bytes do not shrink"
+with zipfile.ZipFile(os.path.join(sys.argv[1], "py.zip"), "w", zipfile.ZIP_DEFLATED, compresslevel=6) as z:
+    z.writestr("arc/data/0", b"q" * 100000 + bytes(range(256)) * 40)
+    z.writestr("arc/version", b"3\n")
 print("OK")
 )PY";
   std::string log;
-  EXPECT_EQ(run(dir, "zip.py", script, "'" + dir.path() + "'", &log), 0) << log;
+  ASSERT_EQ(run(dir, "zip.py", script, "'" + dir.path() + "'", &log), 0) << log;
+  ZipReader py(dir.file("py.zip"));
+  ASSERT_EQ(py.entries().size(), 2u);
+  EXPECT_EQ(py.entries()[0].method, 8);
+  std::string expected = big;
+  for (int i = 0; i < 40; ++i) {
+    for (int b = 0; b < 256; ++b) expected.push_back(static_cast<char>(b));
+  }
+  EXPECT_EQ(py.read_string(py.entries()[0]), expected);
+  EXPECT_EQ(py.read_string(py.entries()[1]), "3\n");
 }
 
 }  // namespace

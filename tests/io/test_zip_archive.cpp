@@ -1,6 +1,7 @@
-// ZipReader / ZipWriter: round trips (with and without ZIP64), the 64-byte
-// alignment PyTorch relies on, CRC-32 against a bitwise reference, and every
-// kind of corrupt archive the reader must refuse with a clear error.
+// ZipReader / ZipWriter: round trips (with and without ZIP64, stored and
+// deflated), the 64-byte alignment PyTorch relies on, CRC-32 against a
+// bitwise reference, and every kind of corrupt archive the reader must refuse
+// with a clear error.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -159,18 +160,18 @@ TEST(ZipArchive, RejectsCorruptDirectoryFields) {
   test::expect_input_error([&] { ZipReader z(dir.file("b4.zip")); }, {"entries"});
 }
 
-TEST(ZipArchive, RejectsDeflatedEntriesAndBadChecksums) {
+TEST(ZipArchive, RejectsBadChecksumsAndUnknownMethods) {
   TempDir dir;
   write_zip(dir.file("good.zip"), sample_records());
   const std::string good = test::read_bytes(dir.file("good.zip"));
   const size_t cd = first_central(good);
 
   std::string bad = good;
-  test::put_le(bad, cd + 10, 8, 2);  // method: deflate
-  test::write_bytes(dir.file("deflated.zip"), bad);
+  test::put_le(bad, cd + 10, 12, 2);  // method: bzip2
+  test::write_bytes(dir.file("bzip2.zip"), bad);
   {
-    ZipReader z(dir.file("deflated.zip"));  // listing works; reading the entry does not
-    test::expect_input_error([&] { z.data(z.entries()[0]); }, {"arch/data.pkl", "compressed", "deflate"});
+    ZipReader z(dir.file("bzip2.zip"));  // listing works; reading the entry does not
+    test::expect_input_error([&] { z.data(z.entries()[0]); }, {"arch/data.pkl", "method 12", "deflated (8)"});
   }
 
   ZipReader ok(dir.file("good.zip"));
@@ -180,6 +181,103 @@ TEST(ZipArchive, RejectsDeflatedEntriesAndBadChecksums) {
   ZipReader z(dir.file("flipped.zip"));
   test::expect_input_error([&] { z.data(z.entries()[0]); }, {"arch/data.pkl", "CRC-32"});
   EXPECT_NO_THROW(z.data(z.entries()[0], /*verify_crc=*/false));
+}
+
+// Bytes that deflate shrinks: five symbols with skewed frequencies, like the
+// digits of the levels codec.
+std::string skewed_bytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) {
+    const uint32_t r = rng() % 100;
+    c = static_cast<char>(r < 44 ? 0 : r < 67 ? 1 : r < 90 ? 2 : r < 95 ? 3 : 4);
+  }
+  return s;
+}
+
+std::vector<Record> mixed_records() {
+  return {{"arch/data.pkl", std::string(3000, 'k') + "tensors"},
+          {"arch/data/0", ""},
+          {"arch/data/1", random_bytes(1000, 2)},  // deflate cannot shrink it: stored
+          {"arch/data/2", skewed_bytes(20000, 3)},
+          {"arch/version", "3\n"}};
+}
+
+void check_deflated_round_trip(ZipWriterOptions options) {
+  TempDir dir;
+  const std::string path = dir.file("d.zip");
+  const auto records = mixed_records();
+  options.deflate = true;
+  write_zip(path, records, options);
+  ZipReader zip(path);
+  ASSERT_EQ(zip.entries().size(), records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    const ZipEntry& e = zip.entries()[i];
+    EXPECT_EQ(e.size, records[i].data.size());
+    if (e.method == 0) {
+      EXPECT_EQ(e.compressed_size, e.size) << e.name;
+      EXPECT_EQ(e.data_offset % 64, 0u) << e.name;
+    } else {
+      EXPECT_EQ(e.method, 8) << e.name;
+      EXPECT_LT(e.compressed_size, e.size) << e.name;
+    }
+    EXPECT_EQ(zip.read_string(e), records[i].data) << e.name;
+    EXPECT_EQ(zip.data(e), zip.data(e)) << "inflated once, then the same buffer";
+  }
+  EXPECT_EQ(zip.entries()[0].method, 8);
+  EXPECT_EQ(zip.entries()[1].method, 0);  // empty
+  EXPECT_EQ(zip.entries()[2].method, 0);  // random
+  EXPECT_EQ(zip.entries()[3].method, 8);
+  // Five skewed symbols hold 1.94 bits of information a byte; deflate's
+  // Huffman codes spend whole bits per symbol (2 here) plus its tables.
+  EXPECT_LT(zip.entries()[3].compressed_size, 20000u * 2.2 / 8) << "deflate should come near the entropy";
+  EXPECT_GT(zip.entries()[3].compressed_size, 20000u * 1.9 / 8);
+}
+
+TEST(ZipArchive, DeflatesWhatShrinksAndStoresTheRest) { check_deflated_round_trip({}); }
+
+TEST(ZipArchive, DeflatesWithZip64Fields) {
+  ZipWriterOptions options;
+  options.force_zip64 = true;
+  check_deflated_round_trip(options);
+}
+
+TEST(ZipArchive, RefusesCorruptDeflatedEntries) {
+  TempDir dir;
+  ZipWriterOptions options;
+  options.deflate = true;
+  write_zip(dir.file("good.zip"), mixed_records(), options);
+  const std::string good = test::read_bytes(dir.file("good.zip"));
+  ZipReader ok(dir.file("good.zip"));
+  const ZipEntry& levels = ok.entries()[3];
+  ASSERT_EQ(levels.method, 8);
+
+  std::string bad = good;  // garbage in the middle of the deflate stream
+  for (size_t i = 0; i < 64; ++i) bad[levels.data_offset + levels.compressed_size / 2 + i] = static_cast<char>(0xFF);
+  test::write_bytes(dir.file("garbled.zip"), bad);
+  {
+    ZipReader z(dir.file("garbled.zip"));
+    test::expect_input_error([&] { z.data(z.entries()[3]); }, {"garbled.zip", "arch/data/2", "corrupt"});
+  }
+
+  // The directory claims one byte more or fewer than the data decodes to.
+  const size_t cd = first_central(good);
+  size_t entry_cd = cd;
+  for (int i = 0; i < 3; ++i) entry_cd += 46 + test::get_le(good, entry_cd + 28, 2) + test::get_le(good, entry_cd + 30, 2);
+  for (int delta : {-1, 1}) {
+    bad = good;
+    test::put_le(bad, entry_cd + 24, levels.size + delta, 4);
+    test::write_bytes(dir.file("resized.zip"), bad);
+    ZipReader z(dir.file("resized.zip"));
+    test::expect_input_error([&] { z.data(z.entries()[3]); }, {"arch/data/2", "corrupt"});
+  }
+
+  // A size deflate could never produce from these bytes is refused before allocating it.
+  bad = good;
+  test::put_le(bad, entry_cd + 24, 0x7FFFFFFF, 4);
+  test::write_bytes(dir.file("bomb.zip"), bad);
+  ZipReader z(dir.file("bomb.zip"));
+  test::expect_input_error([&] { z.data(z.entries()[3]); }, {"arch/data/2", "more than deflate can expand"});
 }
 
 }  // namespace
