@@ -5,6 +5,7 @@
 #include "dist/process_group.h"
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <functional>
 
@@ -95,6 +96,12 @@ DistGroup::DistGroup(const DistEnv& env, const std::string& backend, bool cuda, 
     throw usage_error("hardware.backend \"gloo\" reduces CPU tensors here; use \"nccl\" (or \"auto\") with device cuda");
   }
   const auto timeout = to_ms(timeout_s);
+  // A peer that died leaves its sockets closed; a write to one raises SIGPIPE,
+  // which would end this rank silently (exit 141, seen once when the test
+  // killed rank 1 under load) instead of the collective's error and the
+  // message below. Python ignores SIGPIPE at start-up, which is what Gloo's
+  // sockets assume; this process does the same.
+  std::signal(SIGPIPE, SIG_IGN);
   try {
     // Rank 0 serves the store; every rank (rank 0 included) is a client of it.
     c10d::TCPStoreOptions store_options;
