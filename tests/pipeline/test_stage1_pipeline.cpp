@@ -33,7 +33,7 @@ std::string read_all(const std::string& path) {
 // real ones (uniform digits and SeedLM bits), so it is at least the file's
 // size, less 1 % for deflate's own overhead on uniform digits, and at most
 // that size plus what real SeedLM bits can deflate away (all of them, at
-// most: e.g. blocks of all-zero embedding rows) plus 5 % for skewed levels
+// most: e.g. the blocks of identical embedding rows) plus 5 % for skewed levels
 // and scales.
 void expect_size_estimate_bounds(int64_t estimate, const Stage1Report& real) {
   int64_t seedlm = 0;
