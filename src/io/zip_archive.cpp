@@ -103,10 +103,9 @@ std::string deflate_bytes(const void* data, size_t size, int strategy = Z_DEFAUL
   return out;
 }
 
-// Level 9 deflates tens of MB a second: a record over 8 MiB is deflated whole
-// (twice: smallest_deflate)
-// only when its first MiB shrinks by 2 % or more (packed trits and SeedLM bits
-// do not shrink at all).
+// Level 9 deflates tens of MB a second, and smallest_deflate runs it twice: a
+// record over 8 MiB is deflated whole only when its first MiB shrinks by 2 %
+// or more (packed trits, for one, do not shrink).
 bool worth_deflating(const void* data, size_t size) {
   constexpr size_t kSample = size_t{1} << 20;
   if (size <= 8 * kSample) return true;
