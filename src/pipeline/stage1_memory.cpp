@@ -117,9 +117,14 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
         {"original block", 4.0 * block_params},
         {"block activations", layer_activation_bytes(c, in.train, in.bf16)},
         {"input and target batch", batch}};
+    // Learned scales: one fp32 gain a ternary scale, the block's trained
+    // (value, gradient, AdamW: 16 bytes), every block's kept in the student.
+    const double gains =
+        in.train.learned_scales ? double(ternary_scale_count(c, in.train.per_row_scale, in.train.scale_group)) : 0.0;
+    if (gains > 0.0) block.emplace_back("learned scale gains of the block", 16.0 * gains / double(c.n_layers));
     PhaseMemory bw{"block-wise fine-tuning", {}, {}};
-    bw.host.terms = {{"original", weights}, {"student", weights}, {"calibration inputs and targets", calibration},
-                     {"token stream", stream}};
+    bw.host.terms = {{"original", weights}, {"student", weights + 4.0 * gains},
+                     {"calibration inputs and targets", calibration}, {"token stream", stream}};
     if (in.cuda) {
       bw.device.terms = block;
       bw.device.terms.emplace_back("runtime", runtime_bytes(true));

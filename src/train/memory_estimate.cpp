@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "codec/ternary.h"
 #include "common/error.h"
 
 namespace seedforge {
@@ -79,11 +80,14 @@ int64_t matrix_parameter_count(const ModelConfig& c) {
 
 int64_t ternary_scale_count(const ModelConfig& c, bool per_row_scale, int64_t scale_group) {
   static const std::string suffix = "_proj.weight";
+  // The layout the trainer and the encoder use (codec/ternary.h), so the
+  // count cannot drift from what they allocate.
+  const TernaryScaleLayout layout(per_row_scale ? TernaryScaleMode::kPerRow : TernaryScaleMode::kPerTensor,
+                                  per_row_scale ? scale_group : 0);
   int64_t n = 0;
   for (const ParameterShape& s : parameter_shapes(c)) {
     if (s.name.size() < suffix.size() || s.name.compare(s.name.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
-    const int64_t rows = s.shape.at(0), cols = s.shape.at(1);
-    n += !per_row_scale ? 1 : scale_group <= 0 ? rows : rows * ((cols + scale_group - 1) / scale_group);
+    n += layout.scale_count(s.shape.at(0), s.shape.at(1));
   }
   return n;
 }
@@ -118,6 +122,12 @@ MemoryEstimate estimate_training_memory(const ModelConfig& c, const TrainOptions
              // linear keeps for backward (its bf16 copy under bf16).
              {"ternary weights", element * double(projection_parameter_count(c))},
              {"runtime", runtime_bytes(on_cuda)}};
+  if (o.learned_scales) {
+    // One fp32 gain a ternary scale (BitLinear's "scale_gain"), trained:
+    // the value, its gradient and two AdamW moments.
+    e.terms.insert(e.terms.end() - 1,
+                   {"learned scale gains", 16.0 * double(ternary_scale_count(c, o.per_row_scale, o.scale_group))});
+  }
   return e;
 }
 

@@ -67,7 +67,9 @@ int64_t projection_parameter_count(const ModelConfig& config);
 // The weights in matrices (embeddings, head, projections), not norms or biases.
 int64_t matrix_parameter_count(const ModelConfig& config);
 // How many ternary scales the projections have: 1 a tensor, O per row, or
-// O * ceil(I / scale_group) per row and run of input columns.
+// O * ceil(I / scale_group) per row and run of input columns
+// (TernaryScaleLayout). With learned scales each has a trained fp32 gain,
+// which estimate_training_memory counts as "learned scale gains".
 int64_t ternary_scale_count(const ModelConfig& config, bool per_row_scale, int64_t scale_group);
 // The distillation teacher's bytes: fp32, or with its matrices in bf16.
 double teacher_bytes(const ModelConfig& config, bool bf16_matrices);

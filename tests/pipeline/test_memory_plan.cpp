@@ -208,3 +208,55 @@ TEST(MemoryPlan, EndToEndPhaseTermsAreTheFrozenStudentsBytes) {
   const double float_matrices = double(2 * mc.vocab_size * mc.dim);  // embedding and untied head
   EXPECT_EQ(term(trained.host, "gradients and AdamW") - term(frozen.host, "gradients and AdamW"), 12.0 * float_matrices);
 }
+
+TEST(MemoryPlan, LearnedScalesCountTheirGainsInEveryTrainingPhase) {
+  // With learned scales every ternary scale has an fp32 gain that trains
+  // (value, gradient, two AdamW moments: 16 bytes). The plan's terms against
+  // the gains a real converted student has, counted parameter by parameter.
+  Stage1Config config = test::tiny_config(1);
+  config.bitnet.per_row_scale = true;
+  config.bitnet.scale_group = 5;
+  ModelConfig mc;
+  mc.dim = 24;  // 24 and 36 columns: scale runs of 5 with a shorter last one
+  mc.hidden_dim = 36;
+  mc.n_layers = 2;
+  mc.n_heads = 4;
+  mc.n_kv_heads = 2;
+  mc.vocab_size = 50;
+  mc.max_seq_len = 16;
+  auto term = [](const MemoryEstimate& m, const std::string& name) {
+    double sum = 0.0;
+    for (const auto& [n, bytes] : m.terms) sum += n == name ? bytes : 0.0;
+    return sum;
+  };
+  auto phase = [&](const Stage1Config& c, const std::string& name) {
+    for (const PhaseMemory& p : estimate_stage1_memory(stage1_memory_inputs(c, mc, train_options_from_config(c), true))) {
+      if (p.phase == name) return p;
+    }
+    throw std::runtime_error("no phase " + name);
+  };
+  config.bitnet.learned_scales = true;
+  Transformer student(mc);
+  convert_to_bitnet(student, bitnet_options(train_options_from_config(config)));
+  double gains = 0.0;
+  for (const auto& p : student->named_parameters()) {
+    if (p.key().find("scale_gain") != std::string::npos) gains += double(p.value().numel());
+  }
+  ASSERT_GT(gains, 0.0);
+  const PhaseMemory learned = phase(config, "fine-tuning");
+  EXPECT_EQ(term(learned.host, "learned scale gains"), 16.0 * gains);
+  config.bitnet.learned_scales = false;
+  const PhaseMemory fixed = phase(config, "fine-tuning");
+  EXPECT_EQ(term(fixed.host, "learned scale gains"), 0.0);
+  EXPECT_EQ(learned.host.total_bytes() - fixed.host.total_bytes(), 16.0 * gains);
+
+  // Block-wise: one block's gains train, every block's are kept in the student.
+  config.bitnet.mode = "blockwise";
+  config.bitnet.learned_scales = true;
+  const PhaseMemory block_learned = phase(config, "block-wise fine-tuning");
+  EXPECT_EQ(term(block_learned.host, "learned scale gains of the block"), 16.0 * gains / double(mc.n_layers));
+  config.bitnet.learned_scales = false;
+  const PhaseMemory block_fixed = phase(config, "block-wise fine-tuning");
+  EXPECT_EQ(block_learned.host.total_bytes() - block_fixed.host.total_bytes(),
+            16.0 * gains / double(mc.n_layers) + 4.0 * gains);
+}
