@@ -1,5 +1,6 @@
 #include "pipeline/stage1_report.h"
 
+#include <cmath>
 #include <iomanip>
 #include <sstream>
 
@@ -15,6 +16,14 @@ nlohmann::json accuracy_json(const AccuracyFigures& a) {
     j["hellaswag"] = {{"tasks", a.hellaswag_tasks}, {"acc", *a.hellaswag_acc}, {"acc_norm", *a.hellaswag_acc_norm}};
   }
   return j;
+}
+
+// The top-1 change in points, said the way it went: "1.46 points lower", or
+// "2.10 points higher" for a student that beats the original (it can on its
+// own training text).
+std::string top1_change(double before, double after) {
+  const double points = 100.0 * (before - after);
+  return fixed(std::abs(points), 2) + (points < 0 ? " points higher" : " points lower");
 }
 
 // Projection weights stored ternary and at more levels (bitnet.projection_levels).
@@ -103,7 +112,7 @@ std::string report_markdown(const Stage1Report& r) {
     out << "| top-1 (" << r.before.tokens << " tokens) | " << fixed(r.before.top1, 5) << " | " << fixed(r.after.top1, 5)
         << " |\n";
     out << "| top-1 retention | | " << fixed(100 * r.retention, 2) << "% (min " << fixed(100 * r.min_retention, 1)
-        << "%), " << fixed(100 * (r.before.top1 - r.after.top1), 2) << " points lower |\n";
+        << "%), " << top1_change(r.before.top1, r.after.top1) << " |\n";
     out << "| perplexity | " << fixed(r.before.perplexity, 4) << " | " << fixed(r.after.perplexity, 4) << " |\n";
     if (r.before.hellaswag_acc && r.after.hellaswag_acc) {
       out << "| HellaSwag acc (" << r.before.hellaswag_tasks << " tasks) | " << fixed(*r.before.hellaswag_acc, 4) << " | "
@@ -115,7 +124,7 @@ std::string report_markdown(const Stage1Report& r) {
       out << "| top-1 on training text (" << r.train_before.tokens << " tokens) | " << fixed(r.train_before.top1, 5) << " | "
           << fixed(r.train_after.top1, 5) << " |\n";
       out << "| retention on training text | | " << fixed(100 * r.train_retention, 2) << "%, "
-          << fixed(100 * (r.train_before.top1 - r.train_after.top1), 2) << " points lower |\n";
+          << top1_change(r.train_before.top1, r.train_after.top1) << " |\n";
     }
   }
   out << "\n| stage | seconds | host peak MiB |\n|---|---|---|\n";

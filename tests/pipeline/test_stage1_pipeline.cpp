@@ -110,6 +110,15 @@ TEST(Stage1Pipeline, WritesFileLogAndReport) {
     EXPECT_NEAR(j["accuracy_on_training_text"]["top1_drop_points"].get<double>(),
                 100.0 * (r.train_before.top1 - r.train_after.top1), 1e-9);
     EXPECT_NE(report_markdown(r).find("retention on training text"), std::string::npos);
+    // A student above the original on its training text is said to be
+    // higher, not "-2.00 points lower".
+    Stage1Report above = r;
+    above.train_after.top1 = above.train_before.top1 + 0.02;
+    above.after.top1 = above.before.top1 - 0.015;
+    const std::string md = report_markdown(above);
+    EXPECT_NE(md.find("2.00 points higher"), std::string::npos) << md;
+    EXPECT_NE(md.find("1.50 points lower"), std::string::npos) << md;
+    EXPECT_EQ(md.find("-2.00"), std::string::npos) << md;
   }
   // Stages in order, each timed.
   const std::vector<std::string> expected = {"load", "baseline evaluation", "bitnet conversion and fine-tuning", "encoding",
