@@ -41,6 +41,21 @@ ModelConfig tinyllama_shape() {
   return c;
 }
 
+// A two-layer model whose projections have 24 and 36 columns (head dim 6):
+// with scale_group 5, scale runs of 5 with a shorter last one.
+ModelConfig grouped_scales_model() {
+  ModelConfig mc;
+  mc.dim = 24;
+  mc.hidden_dim = 36;
+  mc.n_layers = 2;
+  mc.n_heads = 4;
+  mc.n_kv_heads = 2;
+  mc.vocab_size = 50;
+  mc.max_seq_len = 16;
+  mc.tie_embeddings = false;
+  return mc;
+}
+
 // config.json, the llama2 tokenizer, and model.safetensors whose header
 // lists every tensor in bf16 and whose data section is a hole.
 void write_sparse_hf_folder(const std::string& dir, const ModelConfig& c) {
@@ -171,15 +186,7 @@ TEST(MemoryPlan, EndToEndPhaseTermsAreTheFrozenStudentsBytes) {
   config.bitnet.e2e_steps = 5;
   config.bitnet.per_row_scale = true;
   config.bitnet.scale_group = 5;
-  ModelConfig mc;
-  mc.dim = 24;  // head dim 6; 24 and 36 columns: scale runs of 5 with a shorter last one
-  mc.hidden_dim = 36;
-  mc.n_layers = 2;
-  mc.n_heads = 4;
-  mc.n_kv_heads = 2;
-  mc.vocab_size = 50;
-  mc.max_seq_len = 16;
-  mc.tie_embeddings = false;
+  const ModelConfig mc = grouped_scales_model();
   const TrainOptions train = train_options_from_config(config);
   auto e2e_phase = [&](const Stage1Config& c) {
     for (const PhaseMemory& p : estimate_stage1_memory(stage1_memory_inputs(c, mc, train, true))) {
@@ -216,14 +223,7 @@ TEST(MemoryPlan, LearnedScalesCountTheirGainsInEveryTrainingPhase) {
   Stage1Config config = test::tiny_config(1);
   config.bitnet.per_row_scale = true;
   config.bitnet.scale_group = 5;
-  ModelConfig mc;
-  mc.dim = 24;  // 24 and 36 columns: scale runs of 5 with a shorter last one
-  mc.hidden_dim = 36;
-  mc.n_layers = 2;
-  mc.n_heads = 4;
-  mc.n_kv_heads = 2;
-  mc.vocab_size = 50;
-  mc.max_seq_len = 16;
+  const ModelConfig mc = grouped_scales_model();
   auto term = [](const MemoryEstimate& m, const std::string& name) {
     double sum = 0.0;
     for (const auto& [n, bytes] : m.terms) sum += n == name ? bytes : 0.0;
