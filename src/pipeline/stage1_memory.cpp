@@ -66,6 +66,8 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
   const ModelConfig& c = in.model;
   const double p = double(parameter_count(c));
   const double weights = 4.0 * p;  // one fp32 copy of the model
+  // The ternary scales of all projections (each with a gain under learned scales).
+  const double scale_count = double(ternary_scale_count(c, in.train.per_row_scale, in.train.scale_group));
   const double eval = eval_batch_bytes(c, in.eval_batch_tokens);
   const bool teacher = in.train.kd_weight > 0.0;
   std::vector<PhaseMemory> out;
@@ -119,8 +121,7 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
         {"input and target batch", batch}};
     // Learned scales: one fp32 gain a ternary scale, the block's trained
     // (value, gradient, AdamW: 16 bytes), every block's kept in the student.
-    const double gains =
-        in.train.learned_scales ? double(ternary_scale_count(c, in.train.per_row_scale, in.train.scale_group)) : 0.0;
+    const double gains = in.train.learned_scales ? scale_count : 0.0;
     if (gains > 0.0) block.emplace_back("learned scale gains of the block", 16.0 * gains / double(c.n_layers));
     PhaseMemory bw{"block-wise fine-tuning", {}, {}};
     bw.host.terms = {{"original", weights}, {"student", weights + 4.0 * gains},
@@ -141,10 +142,9 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
       // and AdamW); the whole model's activations; a frozen layer rebuilds
       // one projection's W (compute dtype) and its dW (fp32) at a time.
       const double projections = double(projection_parameter_count(c));
-      const double scales = double(ternary_scale_count(c, in.train.per_row_scale, in.train.scale_group));
       const double rest = p - projections;  // embeddings, head, norms, biases
       const double float_matrices = double(matrix_parameter_count(c)) - projections;
-      const double trained = scales + rest - (in.float_matrices_frozen ? float_matrices : 0.0);
+      const double trained = scale_count + rest - (in.float_matrices_frozen ? float_matrices : 0.0);
       const double widest = double(c.dim) * double(std::max(c.hidden_dim, c.n_heads * c.head_dim()));
       const MemoryEstimate whole = estimate_training_memory(c, in.train, teacher, in.cuda, in.bf16, in.activation_checkpointing);
       double activations = 0.0;
@@ -153,7 +153,7 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
       }
       PhaseMemory e2e{"end-to-end phase", {}, {}};
       std::vector<std::pair<std::string, double>> terms = {
-          {"student (int8 trits, scales, the rest fp32)", projections + 8.0 * scales + 4.0 * rest},
+          {"student (int8 trits, scales, the rest fp32)", projections + 8.0 * scale_count + 4.0 * rest},
           {in.float_matrices_frozen ? "gradients and AdamW of scales and norms"
                                     : "gradients and AdamW of scales, norms and float matrices",
            12.0 * trained},
@@ -211,9 +211,7 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
   // (the ternary form shares them).
   const bool frozen = in.fine_tune && in.train.mode == "blockwise" && in.train.e2e_steps > 0;
   const double projections = double(projection_parameter_count(c));
-  const double frozen_student =
-      projections + 8.0 * double(ternary_scale_count(c, in.train.per_row_scale, in.train.scale_group)) +
-      4.0 * (p - projections);
+  const double frozen_student = projections + 8.0 * scale_count + 4.0 * (p - projections);
   encoding.host.terms = {{"student", frozen ? frozen_student : weights},
                          {frozen ? "ternary weights (dequantized)" : "ternary weights (dequantized and trits)",
                           (frozen ? 4.0 : 5.0) * projections},
