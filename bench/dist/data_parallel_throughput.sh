@@ -29,7 +29,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # The shipped config with another batch size, gradient bucket size and a
-# checkpoint folder of its own.
+# checkpoint folder of its own; --nproc alone sets the ranks.
 config() {  # batch name [bucket_mb]
   /usr/bin/python3 - "$root/configs/stories260K.json" "$1" "$work/ckpt-$2" "${3:-}" > "$work/$2.json" <<'PY'
 import json, sys
@@ -37,6 +37,7 @@ c = json.load(open(sys.argv[1]))
 c["bitnet"]["batch_size"] = int(sys.argv[2])
 c["bitnet"]["checkpoint_every"] = 0
 c["bitnet"]["checkpoint_dir"] = sys.argv[3]
+c.setdefault("hardware", {})["processes"] = 1  # a run without --nproc is one process
 if sys.argv[4]:
     c.setdefault("hardware", {})["dist_bucket_mb"] = float(sys.argv[4])
 print(json.dumps(c))

@@ -45,6 +45,8 @@ import json, sys
 c = json.load(open("configs/stories260K.json"))
 c["bitnet"]["max_steps"] = int(sys.argv[1])
 c["bitnet"].pop("checkpoint_dir", None); c["bitnet"]["checkpoint_every"] = 0
+# One process on the one GPU, with the demo's global batch (2 ranks x batch 4).
+c["bitnet"]["grad_accum"] = c["bitnet"]["grad_accum"] * c.get("hardware", {}).get("processes", 1)
 c["hardware"] = {"device": "cuda", "threads": 1}
 print(json.dumps(c))
 PY
@@ -54,6 +56,7 @@ c = json.load(open("configs/stories260K.json"))
 n = int(sys.argv[1])
 c["bitnet"].update(max_steps=n, eval_every=n // 8, checkpoint_every=0)
 c["bitnet"].pop("checkpoint_dir", None)
+c["bitnet"]["grad_accum"] = c["bitnet"]["grad_accum"] * c.get("hardware", {}).get("processes", 1)
 c["hardware"] = {"device": "cuda", "threads": 1}
 print(json.dumps(c))
 PY

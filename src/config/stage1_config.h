@@ -137,6 +137,12 @@ struct HardwareConfig {
   Device device = Device::kCpu;
   double max_vram_gb = 16.0;
   int threads = 0;  // torch intra-op threads; 0 = library default
+  // The data-parallel ranks this config's training is planned for: each step
+  // takes bitnet.batch_size x grad_accum x processes windows. The stage1 tool
+  // starts this many on this machine when neither --nproc nor torchrun's
+  // WORLD_SIZE says otherwise; a run of another size keeps the global batch
+  // through grad_accum where it divides (fit_global_batch, options_from_config.h).
+  int processes = 1;
   // Data-parallel runs (WORLD_SIZE > 1, src/dist/): the c10d backend, "auto"
   // (Gloo on CPU, NCCL on CUDA), "gloo" or "nccl"; and how long a collective
   // waits for a peer rank before the run stops with an error naming it.

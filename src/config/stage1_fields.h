@@ -95,6 +95,7 @@ void visit_stage1_fields(Visitor& v, Config& c) {
   v.field("device", c.hardware.device);
   v.field("max_vram_gb", c.hardware.max_vram_gb);
   v.field("threads", c.hardware.threads);
+  v.field("processes", c.hardware.processes);
   v.field("backend", c.hardware.backend);
   v.field("dist_timeout_s", c.hardware.dist_timeout_s);
   v.field("dist_bucket_mb", c.hardware.dist_bucket_mb);

@@ -114,6 +114,11 @@ void validate(const Stage1Config& config, const std::string& where) {
 
   check.above("hardware.max_vram_gb", config.hardware.max_vram_gb, 0.0);
   check.at_least("hardware.threads", config.hardware.threads, 0);
+  check.in_closed("hardware.processes", config.hardware.processes, 1, 1024);
+  if (config.hardware.processes > 1 && config.bitnet.mode == "blockwise") {
+    check.fail(concat("hardware.processes is ", config.hardware.processes,
+                      ", but bitnet.mode \"blockwise\" trains one block at a time in one process: set processes 1"));
+  }
   const std::string& backend = config.hardware.backend;
   if (backend != "auto" && backend != "gloo" && backend != "nccl") {
     check.fail(concat("hardware.backend must be \"auto\", \"gloo\" or \"nccl\", got \"", backend, "\""));

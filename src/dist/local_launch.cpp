@@ -158,7 +158,7 @@ int launch_local_workers(const std::vector<std::string>& arguments, int nproc, d
   int code = 0;
   for (int rank = 0; rank < nproc; ++rank) {
     const int c = exit_status_code(status[size_t(rank)]);
-    if (c != 0) std::cerr << "stage1 --nproc " << nproc << ": rank " << rank << " " << describe_status(status[size_t(rank)]) << "\n";
+    if (c != 0) std::cerr << "stage1, " << nproc << " ranks: rank " << rank << " " << describe_status(status[size_t(rank)]) << "\n";
   }
   if (exit_status_code(status[0]) != 0) {
     code = exit_status_code(status[0]);

@@ -129,6 +129,10 @@ Stage1Plan plan_stage1(const std::string& input, const std::string& output, cons
   plan.threads = configure_threads(config.hardware.threads);
   const SeedLMParams seedlm = seedlm_params_from_config(config.seedlm);
   TrainOptions train = train_options_from_config(config);
+  // The ranks the stage1 tool would start (hardware.processes): the plan's
+  // steps and tokens are the run's, its memory and time one rank's.
+  train.world_size = config.hardware.processes;
+  plan.train_ranks = train.world_size;
   const BitNetOptions bitnet = bitnet_options(train);
   const bool fp16 = config.encoding.vector == VectorEncoding::kFp16;
 
@@ -213,7 +217,7 @@ Stage1Plan plan_stage1(const std::string& input, const std::string& output, cons
       plan.train_tokens = plan.train_steps * train.batch_size * train.seq_len;
     } else {
       plan.train_steps = total_steps(train, windows);
-      plan.train_tokens = plan.train_steps * train.grad_accum * train.batch_size * train.seq_len;
+      plan.train_tokens = plan.train_steps * train.world_size * train.grad_accum * train.batch_size * train.seq_len;
     }
   }
 
@@ -278,7 +282,7 @@ Stage1Plan plan_stage1(const std::string& input, const std::string& output, cons
     const double tokens_per_step = double(train.batch_size * train.seq_len);
     train_seconds = blockwise ? per_token * tokens_per_step *
                                     (double(train.block_steps) + double(train.e2e_steps)) / rate
-                              : per_token * double(plan.train_tokens) / rate;
+                              : per_token * double(plan.train_tokens / train.world_size) / rate;
   }
   plan.estimated_seconds.push_back({"baseline evaluation", eval_seconds});
   plan.estimated_seconds.push_back({"bitnet conversion and fine-tuning", train_seconds});
@@ -331,6 +335,7 @@ nlohmann::json plan_json(const Stage1Plan& p) {
           {"memory_total_bytes", p.memory.total_bytes()},
           {"train_steps", p.train_steps},
           {"train_tokens", p.train_tokens},
+          {"train_ranks", p.train_ranks},
           {"eval_tokens", p.eval_tokens},
           {"seedlm_blocks", p.seedlm_blocks},
           {"estimated_seconds", seconds},
@@ -354,7 +359,9 @@ std::string plan_markdown(const Stage1Plan& p) {
   out << "estimated output at most about " << p.estimated_output_bytes << " bytes, ratio " << std::setprecision(2)
       << p.estimated_ratio << "x or better (payloads taken as deflating no better than random digits and bits; "
       << "the bytes column is before deflate)\n";
-  out << "fine-tuning: " << p.train_steps << " steps, " << p.train_tokens << " tokens; memory (" << p.memory_device
+  out << "fine-tuning: " << p.train_steps << " steps, " << p.train_tokens << " tokens"
+      << (p.train_ranks > 1 ? concat(" on ", p.train_ranks, " ranks (memory and time: one rank's)") : "") << "; memory ("
+      << p.memory_device
       << ") " << p.memory.describe() << "\n";
   out << (p.weights_read ? "(the format holds its config only in its tensors: the weights were read)\n"
                          : "(from the checkpoint's headers: no weight was read)\n");

@@ -39,6 +39,7 @@ struct Stage1Plan {
   MemoryEstimate memory;
   std::string memory_device;
   int64_t train_steps = 0, train_tokens = 0, eval_tokens = 0, seedlm_blocks = 0;
+  int train_ranks = 1;  // hardware.processes: train_tokens is all ranks'
   std::vector<StageTiming> estimated_seconds;  // per stage
   std::string timing;                          // how the times were estimated
   std::vector<PhaseMemory> phases;             // host and device memory of each phase

@@ -222,10 +222,12 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   const DistEnv dist = dist_env_from_environment();
   if (blockwise && dist.distributed()) {
     throw usage_error("bitnet.mode \"blockwise\" trains one block at a time in one process; data-parallel block-wise "
-                      "fine-tuning is not built: run it without --nproc / WORLD_SIZE");
+                      "fine-tuning is not built: set hardware.processes 1 and run it without --nproc / WORLD_SIZE > 1");
   }
   const bool writer = dist.writes_outputs();
-  train.world_size = dist.world_size;
+  // A run with more or fewer ranks than hardware.processes keeps the config's
+  // global batch through grad_accum (said in the log below).
+  const std::string batch_note = fit_global_batch(train, config.hardware.processes, dist.world_size);
   // One run per output at a time, held until this function returns; refused
   // before anything (the log included) is touched. Rank 0 holds it for all.
   std::unique_ptr<OutputLock> lock = writer ? std::make_unique<OutputLock>(output) : nullptr;
@@ -260,6 +262,10 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   report.min_retention = 1.0 - config.constraints.max_accuracy_drop;
   log_info(concat("seedforge stage1: ", input, " -> ", output, " (", report.threads, " threads, BLAS ", blas_description(),
                   ", kernels up to ", isa_name(isa), ")"));
+  if (fine_tune && !batch_note.empty()) log_info(batch_note);
+  report.train_ranks = train.world_size;
+  report.train_batch_size = train.batch_size;
+  report.train_grad_accum = train.grad_accum;
   // Under the lock no other run writes these names: a temporary of a dead
   // process is what a killed run left behind.
   for (const std::string& path : writer ? std::vector<std::string>{output, report_path} : std::vector<std::string>{}) {

@@ -53,6 +53,8 @@ struct Stage1Report {
   double train_retention = 0;
   // Training
   int64_t train_steps = 0, train_tokens = 0;
+  // Each step's global batch: ranks x grad_accum x batch_size windows.
+  int64_t train_ranks = 1, train_batch_size = 0, train_grad_accum = 0;
   double train_seconds = 0, train_tokens_per_second = 0, final_loss = 0;
   std::vector<TensorReport> tensors;
   std::vector<StageTiming> stages;

@@ -1,5 +1,7 @@
 #include "train/options_from_config.h"
 
+#include "common/error.h"
+
 namespace seedforge {
 
 TrainOptions train_options_from_config(const Stage1Config& config) {
@@ -51,6 +53,26 @@ TrainOptions train_options_from_config(const Stage1Config& config) {
   o.loss_chunk_tokens = config.hardware.loss_chunk_tokens;
   o.fingerprint = config_fingerprint(config);
   return o;
+}
+
+std::string fit_global_batch(TrainOptions& options, int planned_ranks, int world_size) {
+  if (planned_ranks < 1 || world_size < 1) {
+    throw usage_error("fit_global_batch: ranks must be >= 1, got ", planned_ranks, " planned and ", world_size, " running");
+  }
+  options.world_size = world_size;
+  if (world_size == planned_ranks) return "";
+  const int64_t micro_batches = options.grad_accum * planned_ranks;  // of batch_size windows, a step
+  const int64_t global = micro_batches * options.batch_size;
+  const std::string ranks = concat(world_size, world_size == 1 ? " process" : " ranks");
+  if (micro_batches % world_size == 0) {
+    const int64_t was = options.grad_accum;
+    options.grad_accum = micro_batches / world_size;
+    return concat("hardware.processes plans ", planned_ranks, " ranks, this run has ", ranks, ": bitnet.grad_accum ", was,
+                  " -> ", options.grad_accum, " keeps the global batch of ", global, " windows a step");
+  }
+  return concat("hardware.processes plans ", planned_ranks, " ranks, this run has ", ranks, ", which do not divide its ",
+                micro_batches, " micro-batches a step: the global batch is ",
+                options.grad_accum * world_size * options.batch_size, " windows a step instead of ", global);
 }
 
 }  // namespace seedforge

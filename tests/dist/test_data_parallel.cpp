@@ -43,13 +43,14 @@ std::string train_text() {
   return out;
 }
 
-// `stage1 --threads 1 [--nproc N] finetune ... --json`: the JSON on stdout.
+// `stage1 --threads 1 [--nproc N] finetune ... --json` (N = 0: no --nproc,
+// the config's hardware.processes decides): the JSON on stdout.
 nlohmann::json finetune(const test::TempDir& dir, const std::string& config_json, const std::string& output, int nproc) {
   const std::string config = dir.file(output + ".json");
   test::write_text(config, config_json);
   const std::string log = dir.file(output + ".stderr");
   const auto r = test::run_command("timeout " + std::to_string(kLongest.count()) + " " + test::stage1_binary() +
-                                       " --threads 1" + (nproc > 1 ? " --nproc " + std::to_string(nproc) : "") +
+                                       " --threads 1" + (nproc > 0 ? " --nproc " + std::to_string(nproc) : "") +
                                        " finetune --input " + test::stories_model() + " --train " + dir.file("train.txt") +
                                        " --output " + dir.file(output) + " --config " + config + " --json 2>" + log,
                                    /*stdout_only=*/true);
@@ -58,8 +59,12 @@ nlohmann::json finetune(const test::TempDir& dir, const std::string& config_json
   return nlohmann::json::parse(r.output);
 }
 
-// bucket_mb < 0: the default gradient buckets (hardware.dist_bucket_mb).
-std::string finetune_config(int batch_size, int grad_accum, double bucket_mb = -1) {
+// bucket_mb < 0: the default gradient buckets (hardware.dist_bucket_mb);
+// processes 0: the default hardware.processes.
+std::string finetune_config(int batch_size, int grad_accum, double bucket_mb = -1, int processes = 0) {
+  std::string hardware;
+  if (bucket_mb >= 0) hardware += R"("dist_bucket_mb": )" + std::to_string(bucket_mb);
+  if (processes > 0) hardware += (hardware.empty() ? "" : ", ") + std::string(R"("processes": )") + std::to_string(processes);
   // Float activations: with 8-bit activations a last-bit difference of a
   // GEMM can move a value across a rounding boundary, a whole quantization
   // step (tests/train/test_trainer.cpp measured it), which is not the
@@ -67,7 +72,7 @@ std::string finetune_config(int batch_size, int grad_accum, double bucket_mb = -
   return R"({"bitnet": {"seq_len": 32, "batch_size": )" + std::to_string(batch_size) + R"(, "grad_accum": )" +
          std::to_string(grad_accum) + R"(, "max_steps": 4, "lr": 0.002, "activation_bits": 0, "kd_weight": 0.5,
                        "seed": 11})" +
-         (bucket_mb < 0 ? std::string("}") : R"(, "hardware": {"dist_bucket_mb": )" + std::to_string(bucket_mb) + "}}");
+         (hardware.empty() ? std::string("}") : R"(, "hardware": {)" + hardware + "}}");
 }
 
 // One stage1 process with fork/exec, its stdout and stderr in `log`.
@@ -150,8 +155,8 @@ int rank_of(int pid) {
 TEST(DataParallel, TwoRanksGiveTheLossesOfOneProcessWithTheSameGlobalBatch) {
   test::TempDir dir;
   test::write_text(dir.file("train.txt"), train_text());
-  const nlohmann::json one_by_8 = finetune(dir, finetune_config(8, 1), "one_by_8.pt", 1);
-  const nlohmann::json one_by_4x2 = finetune(dir, finetune_config(4, 2), "one_by_4x2.pt", 1);
+  const nlohmann::json one_by_8 = finetune(dir, finetune_config(8, 1), "one_by_8.pt", 0);
+  const nlohmann::json one_by_4x2 = finetune(dir, finetune_config(4, 2), "one_by_4x2.pt", 0);
   const nlohmann::json two_by_4 = finetune(dir, finetune_config(4, 1), "two_by_4.pt", 2);
   // The same with one all-reduce after backward instead of buckets that
   // overlap it (0.02 MB buckets: stories260K's 1 MB of gradients in dozens).
@@ -195,6 +200,31 @@ TEST(DataParallel, TwoRanksGiveTheLossesOfOneProcessWithTheSameGlobalBatch) {
   EXPECT_TRUE(fs::exists(dir.file("stage1_compression.rank-1.log")));
   EXPECT_GT(two_by_4["all_reduce"]["bytes"].get<int64_t>(), 0);
   EXPECT_EQ(two_by_4["all_reduce"]["calls"].get<int64_t>(), 4);
+}
+
+TEST(DataParallel, TheConfigsProcessesStartTheRanksAndOneProcessKeepsTheirGlobalBatch) {
+  // hardware.processes 2 with batch 4: without --nproc the tool starts two
+  // ranks itself; `--nproc 1` runs one process, which keeps the global batch
+  // of 8 windows by accumulating two micro-batches (fit_global_batch). Both
+  // train the windows of the explicit one-process grad_accum 2 run, so their
+  // losses equal it bit for bit (see the test above).
+  test::TempDir dir;
+  test::write_text(dir.file("train.txt"), train_text());
+  const nlohmann::json reference = finetune(dir, finetune_config(4, 2), "reference.pt", 0);
+  const nlohmann::json launched = finetune(dir, finetune_config(4, 1, -1, 2), "launched.pt", 0);
+  const nlohmann::json alone = finetune(dir, finetune_config(4, 1, -1, 2), "alone.pt", 1);
+  ASSERT_FALSE(reference.empty() || launched.empty() || alone.empty());
+  EXPECT_EQ(launched["world_size"].get<int>(), 2);
+  EXPECT_EQ(launched["options"]["grad_accum"].get<int>(), 1);
+  EXPECT_EQ(alone["world_size"].get<int>(), 1);
+  EXPECT_EQ(alone["options"]["grad_accum"].get<int>(), 2);
+  const auto losses = reference["losses"].get<std::vector<double>>();
+  ASSERT_EQ(losses.size(), 4u);
+  EXPECT_EQ(launched["losses"].get<std::vector<double>>(), losses);
+  EXPECT_EQ(alone["losses"].get<std::vector<double>>(), losses);
+  EXPECT_NE(read_all(dir.file("alone.pt.stderr")).find("bitnet.grad_accum 1 -> 2 keeps the global batch of 8 windows"),
+            std::string::npos)
+      << read_all(dir.file("alone.pt.stderr"));
 }
 
 TEST(DataParallel, TwoRankStage1FileEqualsOneRankByteForByte) {
@@ -324,7 +354,7 @@ TEST(DataParallel, ResumeWithAnotherWorldSizeIsRefusedNamingBoth) {
   test::write_text(dir.file("train.txt"), train_text());
   const std::string config = R"({"bitnet": {"seq_len": 32, "batch_size": 2, "grad_accum": 1, "max_steps": 2,
                                              "activation_bits": 0, "checkpoint_every": 1}})";
-  const nlohmann::json first = finetune(dir, config, "first.pt", 1);
+  const nlohmann::json first = finetune(dir, config, "first.pt", 0);
   ASSERT_FALSE(first.empty());
   test::write_text(dir.file("c.json"), config);
   const auto r = test::run_command("timeout " + std::to_string(kLongest.count()) + " " + test::stage1_binary() +

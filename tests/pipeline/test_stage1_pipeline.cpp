@@ -335,6 +335,21 @@ TEST(Stage1Pipeline, DryRunSizeEstimateBoundsTheFile) {
   expect_size_estimate_bounds(plan.estimated_output_bytes, run.report);
   EXPECT_EQ(plan.train_steps, 4);
   EXPECT_EQ(plan.tensors.size(), 47u);
+  // hardware.processes 2: the tool would start two ranks, each step twice
+  // the windows; the steps stay. The in-process run above had one rank and
+  // the config's grad_accum (processes 1).
+  const Stage1Config config = test::tiny_config();
+  EXPECT_EQ(plan.train_ranks, 1);
+  EXPECT_EQ(plan.train_tokens, 4 * config.bitnet.grad_accum * config.bitnet.batch_size * config.bitnet.seq_len);
+  Stage1Config two = config;
+  two.hardware.processes = 2;
+  const Stage1Plan plan2 = plan_stage1(test::stories_model(), run.dir.file("never-written.stage1.pt"), two);
+  EXPECT_EQ(plan2.train_ranks, 2);
+  EXPECT_EQ(plan2.train_steps, 4);
+  EXPECT_EQ(plan2.train_tokens, 2 * plan.train_tokens);
+  EXPECT_EQ(run.report.train_ranks, 1);
+  EXPECT_EQ(run.report.train_grad_accum, config.bitnet.grad_accum);
+  EXPECT_EQ(run.report.train_batch_size, config.bitnet.batch_size);
 }
 
 TEST(Stage1Pipeline, EvalOfFileEqualsEvalOfDecodedStateDictWithFullPrecisionActivations) {

@@ -9,6 +9,7 @@
 #include "test_util.h"
 #include "tokenizer/tokenizer.h"
 #include "train/memory_estimate.h"
+#include "train/options_from_config.h"
 #include "train/progress.h"
 #include "train/schedule.h"
 #include "train/train_data.h"
@@ -244,4 +245,47 @@ TEST(Progress, LinesAndDurations) {
   // Steps 1 (first), 2, 4 and 5 (last).
   EXPECT_EQ(std::count(printed.begin(), printed.end(), '\n'), 4) << printed;
   EXPECT_EQ(printed.find('\r'), std::string::npos);
+}
+
+TEST(GlobalBatch, ARunOfOtherRanksKeepsTheConfigsWindowsAStepWhereTheyDivide) {
+  TrainOptions o;
+  o.batch_size = 4;
+  o.grad_accum = 1;
+  // The planned ranks: nothing changes.
+  EXPECT_EQ(fit_global_batch(o, 2, 2), "");
+  EXPECT_EQ(o.world_size, 2);
+  EXPECT_EQ(o.grad_accum, 1);
+  // One process alone: two micro-batches of 4, the same 8 windows a step.
+  EXPECT_EQ(fit_global_batch(o, 2, 1),
+            "hardware.processes plans 2 ranks, this run has 1 process: bitnet.grad_accum 1 -> 2 keeps the global batch "
+            "of 8 windows a step");
+  EXPECT_EQ(o.world_size, 1);
+  EXPECT_EQ(o.grad_accum, 2);
+  // Four ranks cannot share two micro-batches: the run says its batch differs.
+  o.grad_accum = 1;
+  EXPECT_EQ(fit_global_batch(o, 2, 4),
+            "hardware.processes plans 2 ranks, this run has 4 ranks, which do not divide its 2 micro-batches a step: "
+            "the global batch is 16 windows a step instead of 8");
+  EXPECT_EQ(o.grad_accum, 1);
+  EXPECT_THROW(fit_global_batch(o, 0, 1), Error);
+  // The property over a grid: the windows a step stay those of the plan
+  // whenever the note does not say otherwise, and grad_accum stays >= 1.
+  for (int planned = 1; planned <= 6; ++planned) {
+    for (int world = 1; world <= 6; ++world) {
+      for (int64_t accum = 1; accum <= 4; ++accum) {
+        TrainOptions p;
+        p.batch_size = 3;
+        p.grad_accum = accum;
+        const std::string note = fit_global_batch(p, planned, world);
+        EXPECT_GE(p.grad_accum, 1);
+        EXPECT_EQ(p.world_size, world);
+        if (note.find("instead of") == std::string::npos) {
+          EXPECT_EQ(p.grad_accum * world, accum * planned) << planned << " planned, " << world << " running";
+        } else {
+          EXPECT_NE((accum * planned) % world, 0);
+          EXPECT_EQ(p.grad_accum, accum);
+        }
+      }
+    }
+  }
 }

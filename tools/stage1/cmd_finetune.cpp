@@ -51,11 +51,11 @@ void run_finetune(const FinetuneArgs& args) {
   }
   validate_train_options(options, where);
   check_output_path_writable(args.output);
-  if (launch_workers_if_asked(config.hardware.dist_timeout_s)) return;
+  if (launch_workers_if_asked(config.hardware.processes, config.hardware.dist_timeout_s)) return;
   // Data parallel (WORLD_SIZE > 1): rank 0 prints and writes; the other ranks'
   // console goes to stage1_compression.rank-N.log beside the output.
   const DistEnv dist = dist_env_from_environment();
-  options.world_size = dist.world_size;
+  const std::string batch_note = fit_global_batch(options, config.hardware.processes, dist.world_size);
   if (!dist.writes_outputs()) {
     const std::string rank_log = rank_log_file(resolve_log_file(config, args.output), dist.rank);
     if (std::freopen(rank_log.c_str(), "a", stderr) == nullptr) throw usage_error("cannot write the rank log ", rank_log);
@@ -77,6 +77,7 @@ void run_finetune(const FinetuneArgs& args) {
       load_train_data(train_files, args.valid, *loaded.tokenizer, options, loaded.checkpoint.config.max_seq_len,
                       resolve_token_cache_dir(config.bitnet.token_cache_dir));
   if (!data.token_cache.empty()) say("token cache: " + data.token_cache);
+  if (!batch_note.empty()) say(batch_note);
   add_synthetic_documents(data, loaded.model, *loaded.tokenizer, options, say);
   const int64_t total = total_steps(options, data.windows);
   progress = ProgressPrinter::for_stream(stderr, total);

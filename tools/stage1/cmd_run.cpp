@@ -52,7 +52,7 @@ void add_run_options(CLI::App& app) {
     if (global_options().threads > 0) config.hardware.threads = global_options().threads;
     validate(config, args->config.empty() ? "defaults" : args->config);
     if (args->json && !args->dry_run) throw usage_error("--json goes with --dry-run (a run writes <output>.report.json)");
-    if (!args->dry_run && launch_workers_if_asked(config.hardware.dist_timeout_s)) return;
+    if (!args->dry_run && launch_workers_if_asked(config.hardware.processes, config.hardware.dist_timeout_s)) return;
     if (args->dry_run) {
       const Stage1Plan plan = plan_stage1(args->input, args->output, config);
       if (args->json) {

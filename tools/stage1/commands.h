@@ -14,15 +14,16 @@ namespace seedforge::cli {
 struct GlobalOptions {
   int threads = 0;       // 0 = one per core
   bool verbose = false;
-  int nproc = 0;         // > 1: start this many local data-parallel workers (dist/local_launch.h)
+  int nproc = 0;         // > 1: start this many local data-parallel workers (dist/local_launch.h); 0 = the config's
   std::vector<std::string> worker_arguments;  // this command line without --nproc, for the workers
 };
 
 GlobalOptions& global_options();
-// With --nproc N > 1: starts the N workers, waits for them and sets exit_code()
-// to theirs, then returns true (the caller does nothing else). Refuses
-// --nproc inside a run that torchrun already started.
-bool launch_workers_if_asked(double dist_timeout_s);
+// With --nproc N > 1, or without --nproc outside torchrun when the config's
+// hardware.processes N > 1: starts the N workers, waits for them and sets
+// exit_code() to theirs, then returns true (the caller does nothing else).
+// Refuses --nproc inside a run that torchrun already started.
+bool launch_workers_if_asked(int config_processes, double dist_timeout_s);
 int& exit_code();  // what main() returns after a successful callback
 
 void add_eval_command(CLI::App& app);

@@ -24,13 +24,17 @@ int& exit_code() {
   return code;
 }
 
-bool launch_workers_if_asked(double dist_timeout_s) {
+bool launch_workers_if_asked(int config_processes, double dist_timeout_s) {
   const GlobalOptions& g = global_options();
-  if (g.nproc <= 1) return false;
-  if (dist_env_from_environment().distributed()) {
+  const bool in_torchrun = dist_env_from_environment().distributed();
+  if (g.nproc > 1 && in_torchrun) {
     throw usage_error("--nproc ", g.nproc, " starts its own workers, but WORLD_SIZE is already set (torchrun?): leave --nproc out");
   }
-  exit_code() = launch_local_workers(g.worker_arguments, g.nproc, dist_timeout_s);
+  // The workers this launcher starts run with WORLD_SIZE set, so they never
+  // launch again from the config.
+  const int ranks = g.nproc > 0 ? g.nproc : (in_torchrun ? 1 : config_processes);
+  if (ranks <= 1) return false;
+  exit_code() = launch_local_workers(g.worker_arguments, ranks, dist_timeout_s);
   return true;
 }
 
@@ -45,8 +49,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", global.threads, "CPU threads for tensor math (0 = one per core)")->check(CLI::NonNegativeNumber);
   app.add_flag("-v,--verbose", global.verbose, "More log output");
   app.add_option("--nproc", global.nproc,
-                 "Data-parallel workers to start on this machine (stage1 and stage1 finetune; torchrun's environment "
-                 "does the same across machines)")
+                 "Data-parallel workers to start on this machine (stage1 and stage1 finetune; default: the config's "
+                 "hardware.processes; torchrun's environment does the same across machines)")
       ->check(CLI::Range(1, 1024));
   global.worker_arguments = without_nproc(argc, argv);
   app.require_subcommand(0, 1);
