@@ -37,7 +37,7 @@ build: configure
 demo: build
 	@bash scripts/get-assets.sh --check
 	@mkdir -p out
-	$(BUILD)/tools/stage1/stage1 --nproc 2 --input $(SEEDFORGE_DATA)/models/stories260K/stories260K.bin \
+	$(BUILD)/tools/stage1/stage1 --input $(SEEDFORGE_DATA)/models/stories260K/stories260K.bin \
 	  --output out/stories260K.stage1.pt --config configs/stories260K.json
 
 test: build
