@@ -8,6 +8,11 @@ same code as the ``stage1`` command, against the libtorch of Debian's
     report = seedforge.run_stage1("stories260K.bin", "model.stage1.pt", config="configs/stories260K.json")
     print(report["compression_ratio"], report["retention"])
 
+A run here is one process. A config planned for several data-parallel ranks
+(``hardware.processes``, 2 in the shipped config) keeps its global batch by
+accumulating that many times more micro-batches (the log says so): the same
+steps as ``stage1``'s ranks, on one core. Start ``stage1`` for the ranks.
+
 Errors: a missing file raises FileNotFoundError; a bad config or argument
 ValueError naming the dotted key (``bitnet.lr``); a corrupt or inconsistent
 input file seedforge.InputError (a ValueError); anything else RuntimeError.
