@@ -76,7 +76,8 @@ print("stages: " + ", ".join("%s %.1f s" % (s["stage"], s["seconds"]) for s in s
 phases = {p["phase"]: p["host_bytes"] for p in plan["phases"]}
 of_stage = {"load": ["load"], "baseline evaluation": ["baseline evaluation"],
             "bitnet conversion and fine-tuning": ["fine-tuning", "block-wise fine-tuning", "end-to-end phase"],
-            "encoding": ["encoding"], "reload and evaluate": ["reload and evaluate"]}
+            "encoding": ["encoding"], "compressed evaluation": ["compressed evaluation"],
+            "reload and evaluate": ["reload and evaluate"]}
 print("| stage | seconds | measured host peak | planned (phase) | measured / planned |")
 print("|---|---:|---:|---:|---:|")
 for s in stages:

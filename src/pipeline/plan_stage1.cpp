@@ -284,7 +284,13 @@ Stage1Plan plan_stage1(const std::string& input, const std::string& output, cons
                                     (double(train.block_steps) + double(train.e2e_steps)) / rate
                               : per_token * double(plan.train_tokens / train.world_size) / rate;
   }
-  plan.estimated_seconds.push_back({"baseline evaluation", eval_seconds});
+  // Each evaluation of the model: the evaluation text (and HellaSwag, about
+  // half as long again); the baseline and the compressed model's evaluation
+  // add the start of the training text when fine-tuning, as many tokens as
+  // the evaluation text (run_stage1.cpp).
+  const double evaluation = eval_seconds * (config.eval.hellaswag.empty() ? 1.0 : 1.5);
+  const double with_training_text = evaluation + (fine_tune ? eval_seconds : 0.0);
+  plan.estimated_seconds.push_back({"baseline evaluation", with_training_text});
   plan.estimated_seconds.push_back({"bitnet conversion and fine-tuning", train_seconds});
 
   // Encoding: SeedLM blocks at the rate measured on a sample of normal values
@@ -298,8 +304,9 @@ Stage1Plan plan_stage1(const std::string& input, const std::string& output, cons
     encode_seconds = per_block * double(plan.seedlm_blocks);
   }
   plan.estimated_seconds.push_back({"encoding", encode_seconds});
+  plan.estimated_seconds.push_back({"compressed evaluation", with_training_text});
   plan.estimated_seconds.push_back({"write", 0.0});
-  plan.estimated_seconds.push_back({"reload and evaluate", eval_seconds * (config.eval.hellaswag.empty() ? 1.0 : 1.5)});
+  plan.estimated_seconds.push_back({"reload and evaluate", evaluation});
   return plan;
 }
 

@@ -115,7 +115,11 @@ class StageClock {
     // lifetime_peak_. The reset is the kernel's: an outside reader of the
     // high-water mark (/usr/bin/time's maximum resident set) sees only the
     // last stage's; the report's peak_rss_bytes is the whole run's.
+    // What was freed since the last stage (a model released between stages)
+    // leaves the resident set first, so that the stage's peak starts from
+    // what is live.
     lifetime_peak_ = std::max(lifetime_peak_, peak_rss_bytes());
+    release_free_memory();
     const bool reset = reset_peak_rss();
     auto finish = [&] {
       const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -534,9 +538,8 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   student->to(torch::kCPU);
   student->eval();
   // The original (the teacher) is done with: a large model needs its memory
-  // for the stages below.
+  // for the stages below (the next stage's start trims the heap).
   original.model = Transformer(nullptr);
-  release_free_memory();
 
   // ---- encoding -----------------------------------------------------------
   Stage1File file;
@@ -590,20 +593,23 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
     return report;
   }
 
-  // The compressed model as it will be read back: evaluated now so that its
-  // figures go into the file; the reload below must reproduce them exactly.
+  // ---- compressed evaluation ------------------------------------------------
+  // The compressed model as it will be read back: evaluated before the write
+  // so that its figures go into the file; the reload below must reproduce
+  // them exactly. A stage of its own, so that its time and memory are not
+  // charged to the write.
   student = Transformer(nullptr);  // the file holds what it became
-  release_free_memory();
-  Transformer compressed = build_stage1_model(file, output);
-  report.after = evaluate(compressed, tokenizer, eval_inputs, model_config.max_seq_len, "compressed (in memory)", device);
-  report.retention = report.before.top1 > 0 ? report.after.top1 / report.before.top1 : 0.0;
-  if (!train_inputs.documents.empty()) {
-    report.train_after = evaluate(compressed, tokenizer, train_inputs, model_config.max_seq_len, "compressed on training text",
-                                 device);
-    report.train_retention = report.train_before.top1 > 0 ? report.train_after.top1 / report.train_before.top1 : 0.0;
-  }
+  stages.run("compressed evaluation", [&] {
+    Transformer compressed = build_stage1_model(file, output);  // the reload builds it again from the file
+    report.after = evaluate(compressed, tokenizer, eval_inputs, model_config.max_seq_len, "compressed (in memory)", device);
+    report.retention = report.before.top1 > 0 ? report.after.top1 / report.before.top1 : 0.0;
+    if (!train_inputs.documents.empty()) {
+      report.train_after = evaluate(compressed, tokenizer, train_inputs, model_config.max_seq_len,
+                                    "compressed on training text", device);
+      report.train_retention = report.train_before.top1 > 0 ? report.train_after.top1 / report.train_before.top1 : 0.0;
+    }
+  });
   file.metrics_json = stage1_embedded_metrics(report);
-  compressed = Transformer(nullptr);  // the reload below builds it again from the file
 
   // ---- write --------------------------------------------------------------
   stages.run("write", [&] {

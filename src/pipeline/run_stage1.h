@@ -2,7 +2,8 @@
 //
 // Stages, in order, each logged with its duration:
 //   load -> baseline evaluation -> BitNet conversion and fine-tuning ->
-//   encoding -> write (temporary name, renamed when complete) ->
+//   encoding -> compressed evaluation (the encoded model, in memory) ->
+//   write (temporary name, renamed when complete) ->
 //   reload the written file and evaluate it -> check constraints -> report.
 #pragma once
 

@@ -219,21 +219,24 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
                          {"output", double(in.output_bytes)}};
   out.push_back(encoding);
 
-  PhaseMemory reload{"reload and evaluate", {}, {}};
   // Decoding builds the fp32 weights, which become the model's parameters
-  // (build_stage1_model), beside the encoded file in memory and the one read
-  // back. The model is decoded on the host; on CUDA it is evaluated streamed
-  // onto the GPU (also the in-memory compressed model's evaluation before
-  // the write).
-  reload.host.terms = {{"decoded model", weights},
-                       {"one tensor as decoded", 4.0 * largest_float},
-                       {"output, twice", 2.0 * double(in.output_bytes)}};
-  if (in.cuda) {
-    add_streamed_evaluation(reload, c, eval, in.eval_tokens);
-  } else {
-    reload.host.terms.emplace_back("evaluation batch", eval);
-  }
-  out.push_back(reload);
+  // (build_stage1_model): before the write from the encoded file in memory,
+  // after it from that file and the one read back. The model is decoded on
+  // the host; on CUDA it is evaluated streamed onto the GPU.
+  auto evaluated_decoded = [&](const char* phase, double outputs) {
+    PhaseMemory m{phase, {}, {}};
+    m.host.terms = {{"decoded model", weights},
+                    {"one tensor as decoded", 4.0 * largest_float},
+                    {outputs > 1.0 ? "output, twice" : "output", outputs * double(in.output_bytes)}};
+    if (in.cuda) {
+      add_streamed_evaluation(m, c, eval, in.eval_tokens);
+    } else {
+      m.host.terms.emplace_back("evaluation batch", eval);
+    }
+    return m;
+  };
+  out.push_back(evaluated_decoded("compressed evaluation", 1.0));
+  out.push_back(evaluated_decoded("reload and evaluate", 2.0));
   for (auto& phase : out) {
     phase.host.parameters = phase.device.parameters = int64_t(p);
     // libtorch and the process itself (the CPU training terms carry theirs).

@@ -15,9 +15,11 @@
 //                        token stream
 //   encoding             the student (4 P; the original is      -
 //                        released after fine-tuning) + output
-//   reload and evaluate  the decoded weights and the model      the decoded model (4 P) + batch
-//                        built from them (8 P), the output
-//                        twice, the evaluation batch
+//   compressed           the model decoded from the encoded     the decoded model (4 P) + batch
+//   evaluation           tensors (4 P), the output, the batch
+//   reload and evaluate  the model decoded from the file read   the decoded model (4 P) + batch
+//                        back (4 P), the output twice, the
+//                        batch
 // On CUDA the host keeps the original and the student until they move to
 // the device (8 P), and the training terms are the device's. P: parameters.
 // With bitnet.mode "blockwise" the fine-tuning phase is two:

@@ -14,7 +14,10 @@
 //   seedforge_stage1_perplexity{model="original|compressed"}  gauge  exp(mean NLL) on the eval text
 //   seedforge_stage1_stage_seconds{stage="..."}       gauge    wall time the stage took (seconds)
 //
-// Stage names used by the pipeline: "load", "finetune", "encode", "eval", "write".
+// The stage label is one of run_stage1's stages (run_stage1.h): "load",
+// "baseline evaluation", "bitnet conversion and fine-tuning", "encoding",
+// "compressed evaluation", "write", "reload and evaluate", "check constraints";
+// then "done".
 #pragma once
 
 #include <string>

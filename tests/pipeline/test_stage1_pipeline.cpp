@@ -121,8 +121,9 @@ TEST(Stage1Pipeline, WritesFileLogAndReport) {
     EXPECT_EQ(md.find("-2.00"), std::string::npos) << md;
   }
   // Stages in order, each timed.
-  const std::vector<std::string> expected = {"load", "baseline evaluation", "bitnet conversion and fine-tuning", "encoding",
-                                             "write", "reload and evaluate", "check constraints"};
+  const std::vector<std::string> expected = {"load",     "baseline evaluation",   "bitnet conversion and fine-tuning",
+                                             "encoding", "compressed evaluation", "write",
+                                             "reload and evaluate", "check constraints"};
   ASSERT_EQ(r.stages.size(), expected.size());
   for (size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(r.stages[i].stage, expected[i]);
   // Every tensor reported with its codec.
@@ -350,6 +351,14 @@ TEST(Stage1Pipeline, DryRunSizeEstimateBoundsTheFile) {
   EXPECT_EQ(run.report.train_ranks, 1);
   EXPECT_EQ(run.report.train_grad_accum, config.bitnet.grad_accum);
   EXPECT_EQ(run.report.train_batch_size, config.bitnet.batch_size);
+  // The plan times the stages the run has, in its order (the constraint
+  // check, which computes nothing, aside).
+  std::vector<std::string> timed, ran;
+  for (const auto& s : plan.estimated_seconds) timed.push_back(s.stage);
+  for (const auto& s : run.report.stages) {
+    if (s.stage != "check constraints") ran.push_back(s.stage);
+  }
+  EXPECT_EQ(timed, ran);
 }
 
 TEST(Stage1Pipeline, EvalOfFileEqualsEvalOfDecodedStateDictWithFullPrecisionActivations) {
