@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential cmake ccache pkg-config zlib1g-dev
   libtorch-dev python3-torch python3-numpy libgloo-dev
   python3-dev pybind11-dev python3-pytest
-  libopenblas0-openmp libopenblas-dev
+  libopenblas0-openmp libopenblas-dev libjemalloc-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev
   libsentencepiece-dev sentencepiece
   libcpp-httplib-dev

