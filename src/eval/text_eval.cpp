@@ -20,7 +20,11 @@ struct EvalBatch {
 };
 
 // Longest first: batches of similar length waste little on padding.
-std::vector<EvalBatch> make_batches(const std::vector<std::vector<int32_t>>& documents, int64_t batch_tokens) {
+// Rows a batch: batch_tokens / len, and no more than keep one layer's
+// attention scores and their softmax (fp32, [B, H, len-1, len-1] each) under
+// kEvalScoresBudgetBytes.
+std::vector<EvalBatch> make_batches(const std::vector<std::vector<int32_t>>& documents, int64_t batch_tokens,
+                                    int64_t n_heads) {
   std::vector<size_t> order(documents.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
@@ -29,7 +33,10 @@ std::vector<EvalBatch> make_batches(const std::vector<std::vector<int32_t>>& doc
   size_t next = 0;
   while (next < order.size()) {
     const int64_t len = static_cast<int64_t>(documents[order[next]].size());
-    const int64_t rows = std::max<int64_t>(1, batch_tokens / std::max<int64_t>(len, 1));
+    const int64_t positions = std::max<int64_t>(len - 1, 1);
+    const int64_t rows = std::max<int64_t>(
+        1, std::min(batch_tokens / std::max<int64_t>(len, 1),
+                    kEvalScoresBudgetBytes / (8 * std::max<int64_t>(n_heads, 1) * positions * positions)));
     const size_t end = std::min(order.size(), next + static_cast<size_t>(rows));
     const int64_t b = static_cast<int64_t>(end - next);
     if (len < 2) break;  // longest first: every document left is BOS only, nothing to score
@@ -83,7 +90,7 @@ TextEvalResult evaluate_documents(Transformer& model, const std::vector<std::vec
   const auto start = std::chrono::steady_clock::now();
   const int64_t batch_tokens =
       options.batch_tokens > 0 ? options.batch_tokens : text_eval_batch_tokens(model->config().vocab_size);
-  const std::vector<EvalBatch> batches = make_batches(documents, batch_tokens);
+  const std::vector<EvalBatch> batches = make_batches(documents, batch_tokens, model->config().n_heads);
 
   TextEvalResult result;
   result.documents = static_cast<int64_t>(documents.size());

@@ -19,9 +19,15 @@
 
 namespace seedforge {
 
+// One layer's attention scores and their softmax in an evaluation batch
+// stay under this many bytes: a batch of long documents has fewer rows. At
+// 16,384 tokens of 512-token documents and 8 heads they took 268 MB each.
+constexpr int64_t kEvalScoresBudgetBytes = int64_t(256) << 20;
+
 struct TextEvalOptions {
   // Documents are sorted by length and packed into batches of at most this many
-  // (padded) tokens: large enough to keep the matrix products efficient.
+  // (padded) tokens: large enough to keep the matrix products efficient; fewer
+  // where the attention scores would pass kEvalScoresBudgetBytes.
   // 0 = text_eval_batch_tokens(the model's vocabulary).
   int64_t batch_tokens = 0;
   // Where the batches go; unset = where the model's parameters are (a model

@@ -1,6 +1,8 @@
 // stage1's evaluation against the reference figures of ../shared/data/README.md
 // (an independent implementation): scored tokens, perplexity, top-1; and the
 // greedy story.
+#include <cstdlib>
+
 #include "common/error.h"
 #include "eval/documents.h"
 #include "eval/generate.h"
@@ -69,6 +71,39 @@ TEST(TextEval, LayerStreamingGivesTheSameFiguresBitForBit) {
   EXPECT_GT(progress.size(), 1u);
   EXPECT_EQ(progress.back(), 100);
   for (const auto& p : m.model->parameters()) EXPECT_TRUE(p.device().is_cpu());
+}
+
+// Long documents get fewer rows a batch: stories260K's 8 heads over 511
+// positions take 8.4 MB of scores and softmax a row, so 16 rows fit
+// kEvalScoresBudgetBytes where the 16,384-token default would give 32. A
+// row's figures do not depend on its batch beyond fp32 rounding: the matrix
+// products' blocking follows their shapes, so a logit may move by an ulp or
+// two. Bounds from that cause: each token's NLL within a few fp32 ulps
+// (1e-6 relative over the sum), and a hit flips only at a near-tie of the top
+// two logits (none here; 1 in 1,000 allowed).
+TEST(TextEval, AttentionScoresCapTheRowsOfLongDocuments) {
+  auto& m = stories();
+  ASSERT_EQ(m.model->config().n_heads, 8);
+  std::vector<std::vector<int32_t>> docs;
+  for (const auto& d : first_valid_documents(100)) {
+    std::vector<int32_t> long_doc;
+    while (long_doc.size() < 512) long_doc.insert(long_doc.end(), d.begin(), d.end());
+    long_doc.resize(512);
+    docs.push_back(long_doc);
+    if (docs.size() == 40) break;
+  }
+  int64_t batches = 0;
+  TextEvalOptions capped;  // the default 16,384 tokens
+  capped.progress = [&](int64_t, int64_t) { ++batches; };
+  const TextEvalResult a = evaluate_documents(m.model, docs, capped);
+  EXPECT_EQ(batches, 3);  // 16 + 16 + 8 rows; 32 + 8 without the cap
+  TextEvalOptions one_row;
+  one_row.batch_tokens = 512;
+  const TextEvalResult b = evaluate_documents(m.model, docs, one_row);
+  EXPECT_EQ(a.tokens, 40 * 511);
+  EXPECT_EQ(a.tokens, b.tokens);
+  EXPECT_LE(std::abs(a.correct - b.correct), a.tokens / 1000);
+  EXPECT_NEAR(a.nll_sum, b.nll_sum, 1e-6 * b.nll_sum);
 }
 
 TEST(Generate, GreedyStoryFromBosMatchesReference) {
