@@ -74,7 +74,8 @@ TEST(TextEval, LayerStreamingGivesTheSameFiguresBitForBit) {
 }
 
 // Long documents get fewer rows a batch: stories260K's 8 heads over 511
-// positions take 8.4 MB of scores and softmax a row, so 16 rows fit
+// positions take 8.4 MB of scores a row and as much again for their softmax,
+// so 16 rows fit
 // kEvalScoresBudgetBytes where the 16,384-token default would give 32. A
 // row's figures do not depend on its batch beyond fp32 rounding: the matrix
 // products' blocking follows their shapes, so a logit may move by an ulp or
