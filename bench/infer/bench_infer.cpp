@@ -7,7 +7,9 @@
 //
 // Env: SEEDFORGE_INFER_MODEL (default out/stories260K.stage1.pt in the source
 // tree), SEEDFORGE_INFER_FP16_DENSE=1 (the decoded head in fp16:
-// infer::Options::fp16_dense). Counters: tokens/s (items_per_second from wall
+// infer::Options::fp16_dense), SEEDFORGE_INFER_DENSE_LEVELS=1 (levels
+// projections decoded to dense matrices: infer::Options::dense_levels, the
+// path before the I4-32 kernel). Counters: tokens/s (items_per_second from wall
 // time), threads, peak RSS of the process and RSS after loading (MiB), user
 // and sys CPU seconds per iteration (all threads), weights in memory (MiB).
 // Peak RSS is per process: bench/infer/run_bench.sh runs one benchmark a process.
@@ -42,6 +44,8 @@ Loaded& engine_model() {
     infer::Options options;
     const char* fp16 = std::getenv("SEEDFORGE_INFER_FP16_DENSE");
     options.fp16_dense = fp16 != nullptr && std::string(fp16) == "1";
+    const char* dense_levels = std::getenv("SEEDFORGE_INFER_DENSE_LEVELS");
+    options.dense_levels = dense_levels != nullptr && std::string(dense_levels) == "1";
     l.model = infer::load_model(model_path(), options);
     l.rss_after_load_mib = bench::status_mib("VmRSS");
     return l;

@@ -7,14 +7,19 @@
 // (uniform random trits) with one fp16 scale per row and 32 columns, SeedLM
 // embedding and head (random valid blocks: seeds 1..2^16-1, exponents -2..1,
 // coefficients -8..7), fp16 norm weights near 1, 8-bit activations, the
-// Llama 2 SentencePiece tokenizer (32,000 tokens) embedded.
+// Llama 2 SentencePiece tokenizer (32,000 tokens) embedded. --attn-levels L
+// and --mlp-levels L (L > 1) store the attention or MLP projections as
+// "levels" entries with uniform random values in -L..L instead (make demo's
+// file has 2 and 3: 5 and 7 levels).
 //
 //   make_ternary_model --output tinyllama-shape.stage1.pt [--dim N --hidden N --layers N --heads N
-//                      --kv-heads N --vocab N --max-seq N --tokenizer FILE --seed S]
+//                      --kv-heads N --vocab N --max-seq N --tokenizer FILE --seed S
+//                      --attn-levels L --mlp-levels L]
 #include <CLI/CLI.hpp>
 
 #include <iostream>
 
+#include "codec/packed_levels.h"
 #include "codec/seedlm_codec.h"
 #include "codec/ternary.h"
 #include "common/data_paths.h"
@@ -44,12 +49,14 @@ torch::Tensor bytes_tensor(const std::vector<uint8_t>& v) {
   return t;
 }
 
-Stage1Tensor ternary(const std::string& name, int64_t rows, int64_t cols, Rng& rng) {
+// A projection of uniform random values in -L..L: "ternary" for L = 1, else "levels".
+Stage1Tensor ternary(const std::string& name, int64_t rows, int64_t cols, int L, Rng& rng) {
   std::vector<int8_t> trits(static_cast<size_t>(rows * cols));
-  for (auto& t : trits) t = static_cast<int8_t>(int(rng.next() % 3) - 1);
+  for (auto& t : trits) t = static_cast<int8_t>(int(rng.next() % uint64_t(2 * L + 1)) - L);
   Stage1Tensor out;
   out.name = name;
-  out.codec = "ternary";
+  out.codec = L == 1 ? "ternary" : "levels";
+  out.max_level = L == 1 ? 0 : L;
   out.shape = {rows, cols};
   out.scale_group = 32;
   const int64_t runs = (cols + 31) / 32;
@@ -57,7 +64,8 @@ Stage1Tensor ternary(const std::string& name, int64_t rows, int64_t cols, Rng& r
   float* s = scale.data_ptr<float>();
   for (int64_t i = 0; i < rows * runs; ++i) s[i] = static_cast<float>(0.01 + 0.03 * rng.uniform());
   out.scale = scale.to(torch::kFloat16);
-  out.payload = bytes_tensor(pack_trits_base3(trits.data(), static_cast<int64_t>(trits.size())));
+  out.payload = bytes_tensor(L == 1 ? pack_trits_base3(trits.data(), static_cast<int64_t>(trits.size()))
+                                    : pack_levels(trits.data(), static_cast<int64_t>(trits.size()), L));
   return out;
 }
 
@@ -110,6 +118,7 @@ int main(int argc, char** argv) {
   c.bos_id = 1;
   c.eos_id = 2;
   uint64_t seed = 1;
+  int attn_levels = 1, mlp_levels = 1;
   app.add_option("--output", output, "The .stage1.pt to write")->required();
   app.add_option("--dim", c.dim);
   app.add_option("--hidden", c.hidden_dim);
@@ -120,6 +129,8 @@ int main(int argc, char** argv) {
   app.add_option("--max-seq", c.max_seq_len);
   app.add_option("--tokenizer", tokenizer_path, "Tokenizer to embed (default: the shared data's Llama 2 tokenizer.model)");
   app.add_option("--seed", seed);
+  app.add_option("--attn-levels", attn_levels, "Max level of q, k, v, o (1: ternary)")->check(CLI::Range(1, kMaxPackedLevel));
+  app.add_option("--mlp-levels", mlp_levels, "Max level of gate, up, down (1: ternary)")->check(CLI::Range(1, kMaxPackedLevel));
   CLI11_PARSE(app, argc, argv);
   try {
     c.validate("make_ternary_model");
@@ -141,13 +152,13 @@ int main(int argc, char** argv) {
     f.tensors.push_back(seedlm("model.embed_tokens.weight", c.vocab_size, c.dim, f.seedlm, rng));
     for (int64_t i = 0; i < c.n_layers; ++i) {
       const std::string p = "model.layers." + std::to_string(i) + ".";
-      f.tensors.push_back(ternary(p + "self_attn.q_proj.weight", c.n_heads * D, c.dim, rng));
-      f.tensors.push_back(ternary(p + "self_attn.k_proj.weight", c.n_kv_heads * D, c.dim, rng));
-      f.tensors.push_back(ternary(p + "self_attn.v_proj.weight", c.n_kv_heads * D, c.dim, rng));
-      f.tensors.push_back(ternary(p + "self_attn.o_proj.weight", c.dim, c.n_heads * D, rng));
-      f.tensors.push_back(ternary(p + "mlp.gate_proj.weight", c.hidden_dim, c.dim, rng));
-      f.tensors.push_back(ternary(p + "mlp.up_proj.weight", c.hidden_dim, c.dim, rng));
-      f.tensors.push_back(ternary(p + "mlp.down_proj.weight", c.dim, c.hidden_dim, rng));
+      f.tensors.push_back(ternary(p + "self_attn.q_proj.weight", c.n_heads * D, c.dim, attn_levels, rng));
+      f.tensors.push_back(ternary(p + "self_attn.k_proj.weight", c.n_kv_heads * D, c.dim, attn_levels, rng));
+      f.tensors.push_back(ternary(p + "self_attn.v_proj.weight", c.n_kv_heads * D, c.dim, attn_levels, rng));
+      f.tensors.push_back(ternary(p + "self_attn.o_proj.weight", c.dim, c.n_heads * D, attn_levels, rng));
+      f.tensors.push_back(ternary(p + "mlp.gate_proj.weight", c.hidden_dim, c.dim, mlp_levels, rng));
+      f.tensors.push_back(ternary(p + "mlp.up_proj.weight", c.hidden_dim, c.dim, mlp_levels, rng));
+      f.tensors.push_back(ternary(p + "mlp.down_proj.weight", c.dim, c.hidden_dim, mlp_levels, rng));
       f.tensors.push_back(norm(p + "input_layernorm.weight", c.dim, rng));
       f.tensors.push_back(norm(p + "post_attention_layernorm.weight", c.dim, rng));
       std::cerr << "\rlayer " << i + 1 << "/" << c.n_layers << std::flush;

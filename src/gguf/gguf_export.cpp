@@ -102,6 +102,9 @@ class Exporter {
     if (!p.ternary) {
       const DenseMatrix& d = p.d;
       dense(name + ".weight", source + ".weight", Rows{d.rows, d.cols, [&](int64_t r, float* out) { d.row(source_row(r), out); }});
+    } else if (p.t.max_level > 1) {  // levels: no GGUF type holds them; exported as float rows
+      const TernaryMatrix& m = p.t;
+      dense(name + ".weight", source + ".weight", Rows{m.rows, m.cols, [&](int64_t r, float* out) { m.row(source_row(r), out); }});
     } else {
       ternary(name + ".weight", source + ".weight", p.t, source_row);
     }

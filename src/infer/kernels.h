@@ -1,7 +1,9 @@
 // The inference engine's matrix kernels: ternary weights times int8
-// activations (the BitLinear layers), ternary weights times float activations
-// (files with activation_bits 0 or > 8), and dense fp32/fp16 weights times
-// float activations (embedding head, projections stored with a float codec).
+// activations (the BitLinear layers), few-level integer weights ("levels"
+// projections, values -L..L for L = 2..7) times int8 activations, ternary
+// weights times float activations (files with activation_bits 0 or > 8), and
+// dense fp32/fp16 weights times float activations (embedding head, projections
+// stored with a float codec).
 //
 // Dimensions: T tokens (activation rows), R weight rows (outputs), K columns
 // (inputs), Kp = K rounded up to a multiple of 32.
@@ -15,6 +17,13 @@
 // kernel reads the same bytes and no row is padded beyond 32 columns.
 // A row is Kp / 4 bytes, rows back to back: 2 bits a weight, as bitnet.cpp's I2_S.
 //
+// Packed levels layout ("I4-32", for max level L in 2..7): the same 32-column
+// chunks, 16 bytes each; byte j holds the code (value + L: 0..2L) of column j
+// of the chunk in its low nibble and of column 16 + j in its high nibble. One
+// 16-byte load, a shift and two masks give the chunk's 32 codes in column
+// order (two 16-byte halves). A row is Kp / 2 bytes: 4 bits a weight, against
+// 32 (fp32) or 16 (fp16) on the dense path these matrices took before.
+//
 // Scales: a row's columns fall into `groups` runs of `group_cols` columns (the
 // last run shorter; groups == 1: the whole row), one scale per row and run,
 // fp32 or fp16, `scale_stride` scales a row (0: every row shares the first
@@ -25,7 +34,10 @@
 // where qsum[t][g] = sum_{c in g} q[t][c], so that code - 1 = trit: the
 // unsigned codes times signed activations is one u8 x s8 multiply-add
 // (maddubs / VNNI dpbusd), and the -1 costs one integer per group and token.
-// q holds Kp values a token, zero past K.
+// q holds Kp values a token, zero past K. The levels kernel is the same sum
+// with code - L = value, so its runs start at -L * qsum (code_offset = L).
+// Its codes are at most 14, so maddubs' int16 pair sums (at most
+// 2 x 14 x 128 = 3,584) cannot saturate.
 //
 // One file per instruction set (kernels_generic.cpp, _avx2.cpp, _avx512.cpp,
 // _avx512vnni.cpp), chosen at run time by kernels.cpp (SEEDFORGE_ISA caps the
@@ -40,11 +52,14 @@
 namespace seedforge::infer {
 
 constexpr int64_t kChunkCols = 32;   // columns per packed chunk
-constexpr int64_t kChunkBytes = 8;   // bytes per packed chunk
+constexpr int64_t kChunkBytes = 8;   // bytes per packed ternary chunk (I2-32)
+constexpr int64_t kLevelsChunkBytes = 16;  // bytes per packed levels chunk (I4-32)
+constexpr int kMaxKernelLevel = 7;   // the largest L whose codes 0..2L fit a nibble
 
 struct TernaryArgs {
-  const uint8_t* codes = nullptr;  // [R][chunks * 8]
+  const uint8_t* codes = nullptr;  // [R][chunks * 8] (ternary) or [R][chunks * 16] (levels)
   int64_t chunks = 0;              // Kp / 32
+  int32_t code_offset = 1;         // code - code_offset = weight: 1 for trits, L for levels
   const void* scales = nullptr;    // fp32, or fp16 bits with scales_fp16
   bool scales_fp16 = false;
   int64_t scale_stride = 0;        // scales per row; 0 = one set shared by all rows
@@ -104,6 +119,7 @@ struct Kernels {
   const char* name = "generic";   // "generic", "avx2", "avx512", "avx512vnni"
   Isa isa = Isa::kGeneric;        // the SEEDFORGE_ISA level it belongs to
   TernaryKernelFn ternary_int8 = nullptr;  // chunk-aligned runs only (generic: any)
+  TernaryKernelFn levels_int8 = nullptr;   // I4-32 codes; chunk-aligned runs only (generic: any)
   TernaryKernelFn ternary_float = nullptr;
   DenseKernelFn dense = nullptr;
   AttentionFn attend = nullptr;

@@ -9,7 +9,9 @@
 // scale run in integers; at the end of the run the int32 lanes become fp32 and
 // are multiplied by the run's scale. The accumulator of a run starts at
 // -qsum (lane 0), which turns the codes back into trits.
-// Up to four tokens share each unpacked chunk (prefill).
+// Up to four tokens share each unpacked chunk (prefill). Levels (I4-32): a
+// 16-byte load, a shift and two masks give the same 32 codes in column order,
+// and the run's accumulator starts at -L * qsum.
 #include <immintrin.h>
 
 #include "infer/kernels.h"
@@ -22,6 +24,21 @@ namespace {
 inline __m256i unpack_chunk(const uint8_t* p) {
   const __m256i v = _mm256_broadcastq_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
   return _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 2, 4, 6)), _mm256_set1_epi8(3));
+}
+
+inline __m256i unpack_levels_chunk(const uint8_t* p) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i nibble = _mm_set1_epi8(15);
+  const __m128i lo = _mm_and_si128(v, nibble);                      // columns 0..15
+  const __m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), nibble);   // columns 16..31
+  return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+}
+
+// The 32 codes of chunk k of a row: I2-32 (Bits 2) or I4-32 (Bits 4).
+template <int Bits>
+inline __m256i codes_of(const uint8_t* w, int64_t k) {
+  if (Bits == 2) return unpack_chunk(w + k * kChunkBytes);
+  return unpack_levels_chunk(w + k * kLevelsChunkBytes);
 }
 
 inline float hsum(__m256 v) {
@@ -37,7 +54,7 @@ inline float load_scale(const void* scales, int64_t i) {
   return static_cast<const float*>(scales)[i];
 }
 
-template <int NT, bool F16>
+template <int NT, bool F16, int Bits>
 void int8_rows(const TernaryArgs& a, int64_t t0) {
   const __m256i ones = _mm256_set1_epi16(1);
   const int8_t* q[NT];
@@ -48,16 +65,16 @@ void int8_rows(const TernaryArgs& a, int64_t t0) {
   }
   const int64_t gc = a.groups == 1 ? a.chunks : a.group_cols / kChunkCols;
   for (int64_t r = a.row_begin; r < a.row_end; ++r) {
-    const uint8_t* w = a.codes + r * a.chunks * kChunkBytes;
+    const uint8_t* w = a.codes + r * a.chunks * (Bits * kChunkCols / 8);
     const int64_t srow = r * a.scale_stride;
     __m256 accf[NT];
     for (int t = 0; t < NT; ++t) accf[t] = _mm256_setzero_ps();
     for (int64_t g = 0; g < a.groups; ++g) {
       const int64_t k0 = g * gc, k1 = g == a.groups - 1 ? a.chunks : k0 + gc;
       __m256i acc[NT];
-      for (int t = 0; t < NT; ++t) acc[t] = _mm256_setr_epi32(-qsum[t][g], 0, 0, 0, 0, 0, 0, 0);
+      for (int t = 0; t < NT; ++t) acc[t] = _mm256_setr_epi32(-a.code_offset * qsum[t][g], 0, 0, 0, 0, 0, 0, 0);
       for (int64_t k = k0; k < k1; ++k) {
-        const __m256i c = unpack_chunk(w + k * kChunkBytes);
+        const __m256i c = codes_of<Bits>(w, k);
         for (int t = 0; t < NT; ++t) {
           const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q[t] + k * kChunkCols));
           acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(_mm256_maddubs_epi16(c, x), ones));
@@ -74,21 +91,26 @@ void int8_rows(const TernaryArgs& a, int64_t t0) {
   }
 }
 
-template <bool F16>
+template <bool F16, int Bits>
 void int8_all(const TernaryArgs& a) {
   int64_t t = 0;
-  for (; t + 4 <= a.T; t += 4) int8_rows<4, F16>(a, t);
+  for (; t + 4 <= a.T; t += 4) int8_rows<4, F16, Bits>(a, t);
   switch (a.T - t) {
-    case 3: int8_rows<3, F16>(a, t); break;
-    case 2: int8_rows<2, F16>(a, t); break;
-    case 1: int8_rows<1, F16>(a, t); break;
+    case 3: int8_rows<3, F16, Bits>(a, t); break;
+    case 2: int8_rows<2, F16, Bits>(a, t); break;
+    case 1: int8_rows<1, F16, Bits>(a, t); break;
     default: break;
   }
 }
 
 void ternary_int8(const TernaryArgs& a) {
-  if (a.scales_fp16) int8_all<true>(a);
-  else int8_all<false>(a);
+  if (a.scales_fp16) int8_all<true, 2>(a);
+  else int8_all<false, 2>(a);
+}
+
+void levels_int8(const TernaryArgs& a) {
+  if (a.scales_fp16) int8_all<true, 4>(a);
+  else int8_all<false, 4>(a);
 }
 
 template <bool F16>
@@ -157,6 +179,7 @@ Kernels kernels_avx2() {
   k.name = "avx2";
   k.isa = Isa::kAvx2;
   k.ternary_int8 = ternary_int8;
+  k.levels_int8 = levels_int8;
   k.dense = dense;
   k.attend = attend_impl;
   return k;

@@ -10,6 +10,7 @@ Kernels kernels_avx512() {
   k.name = "avx512";
   k.isa = Isa::kAvx512;
   k.ternary_int8 = ternary_int8;
+  k.levels_int8 = levels_int8;
   k.dense = dense;
   k.attend = attend_impl;
   return k;

@@ -12,6 +12,7 @@ Kernels kernels_avx512vnni() {
   k.name = "avx512vnni";
   k.isa = Isa::kAvx512;
   k.ternary_int8 = ternary_int8;
+  k.levels_int8 = levels_int8;
   k.dense = dense;
   k.attend = attend_impl;
   return k;

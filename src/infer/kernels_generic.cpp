@@ -11,10 +11,19 @@ namespace seedforge::infer {
 
 namespace {
 
-// The 32 codes (trit + 1) of one packed chunk, in column order.
+// The 32 codes of one packed chunk, in column order: trit + 1 from an I2-32
+// chunk (Bits 2), value + L from an I4-32 chunk (Bits 4).
+template <int Bits>
 void unpack_chunk(const uint8_t* chunk, uint8_t* out) {
-  for (int s = 0; s < 4; ++s) {
-    for (int j = 0; j < 8; ++j) out[8 * s + j] = static_cast<uint8_t>((chunk[j] >> (2 * s)) & 3);
+  if (Bits == 2) {
+    for (int s = 0; s < 4; ++s) {
+      for (int j = 0; j < 8; ++j) out[8 * s + j] = static_cast<uint8_t>((chunk[j] >> (2 * s)) & 3);
+    }
+  } else {
+    for (int j = 0; j < 16; ++j) {
+      out[j] = static_cast<uint8_t>(chunk[j] & 15);
+      out[16 + j] = static_cast<uint8_t>(chunk[j] >> 4);
+    }
   }
 }
 
@@ -34,17 +43,20 @@ void run_range(const TernaryArgs& a, int64_t g, int64_t kp, int64_t* c0, int64_t
   *c1 = g == a.groups - 1 ? kp : (g + 1) * a.group_cols;
 }
 
+template <int Bits>
 void unpack_row(const TernaryArgs& a, int64_t r, std::vector<uint8_t>& codes) {
+  constexpr int64_t chunk_bytes = Bits * kChunkCols / 8;
   codes.resize(static_cast<size_t>(a.chunks * kChunkCols));
-  const uint8_t* w = a.codes + r * a.chunks * kChunkBytes;
-  for (int64_t k = 0; k < a.chunks; ++k) unpack_chunk(w + k * kChunkBytes, codes.data() + k * kChunkCols);
+  const uint8_t* w = a.codes + r * a.chunks * chunk_bytes;
+  for (int64_t k = 0; k < a.chunks; ++k) unpack_chunk<Bits>(w + k * chunk_bytes, codes.data() + k * kChunkCols);
 }
 
-void ternary_int8(const TernaryArgs& a) {
+template <int Bits>
+void int8_kernel(const TernaryArgs& a) {
   thread_local std::vector<uint8_t> codes;
   const int64_t kp = a.chunks * kChunkCols;
   for (int64_t r = a.row_begin; r < a.row_end; ++r) {
-    unpack_row(a, r, codes);
+    unpack_row<Bits>(a, r, codes);
     for (int64_t t = 0; t < a.T; ++t) {
       const int8_t* q = a.q + t * a.q_stride;
       const int32_t* qsum = a.qsum + t * a.qsum_stride;
@@ -54,7 +66,7 @@ void ternary_int8(const TernaryArgs& a) {
         run_range(a, g, kp, &c0, &c1);
         int32_t sum = 0;
         for (int64_t c = c0; c < c1; ++c) sum += int32_t(codes[static_cast<size_t>(c)]) * int32_t(q[c]);
-        acc += scale_at(a, r, g) * static_cast<float>(sum - qsum[g]);
+        acc += scale_at(a, r, g) * static_cast<float>(sum - a.code_offset * qsum[g]);
       }
       float y = acc / a.xscale[t];
       if (a.bias != nullptr) y += a.bias[r];
@@ -63,11 +75,14 @@ void ternary_int8(const TernaryArgs& a) {
   }
 }
 
+void ternary_int8(const TernaryArgs& a) { int8_kernel<2>(a); }
+void levels_int8(const TernaryArgs& a) { int8_kernel<4>(a); }
+
 void ternary_float(const TernaryArgs& a) {
   thread_local std::vector<uint8_t> codes;
   const int64_t kp = a.chunks * kChunkCols;
   for (int64_t r = a.row_begin; r < a.row_end; ++r) {
-    unpack_row(a, r, codes);
+    unpack_row<2>(a, r, codes);
     for (int64_t t = 0; t < a.T; ++t) {
       const float* x = a.x + t * a.x_stride;
       float acc = 0.0f;
@@ -149,6 +164,7 @@ Kernels kernels_generic() {
   k.name = "generic";
   k.isa = Isa::kGeneric;
   k.ternary_int8 = ternary_int8;
+  k.levels_int8 = levels_int8;
   k.ternary_float = ternary_float;
   k.dense = dense;
   k.attend = attend_impl;

@@ -289,7 +289,7 @@ TernaryMatrix ternary_matrix(const Reader& r, const Entry& t) {
   const std::vector<int8_t> trits = ternary_trits(r, t);
   if (t.numel > 0) check_scales_finite(scale, what);
   return pack_ternary(trits.data(), t.shape[0], t.shape[1], t.scale_group, scale.data, scale.numel,
-                      scale.type == "HalfStorage");
+                      scale.type == "HalfStorage", t.codec == "levels" ? t.max_level : 1);
 }
 
 // Any entry decoded to fp32 (decode_stage1_tensor's arithmetic, bit for bit).
@@ -427,12 +427,18 @@ uint16_t float_to_fp16(float f) {
   return static_cast<uint16_t>(sign | h);
 }
 
+static_assert(kMaxPackedLevel == kMaxKernelLevel, "every levels entry a file can hold must fit the I4-32 layout");
+
 TernaryMatrix pack_ternary(const int8_t* trits, int64_t rows, int64_t cols, int64_t scale_group, const void* scales,
-                           int64_t scale_count, bool fp16) {
+                           int64_t scale_count, bool fp16, int max_level) {
   if (rows < 0 || cols < 0 || scale_group < 0) throw usage_error("pack_ternary: negative size");
+  if (max_level < 1 || max_level > kMaxKernelLevel) {
+    throw usage_error("pack_ternary: max level ", max_level, " is outside 1..", kMaxKernelLevel);
+  }
   TernaryMatrix m;
   m.rows = rows;
   m.cols = cols;
+  m.max_level = max_level;
   m.chunks = (cols + kChunkCols - 1) / kChunkCols;
   if (scale_group > 0) {
     const int64_t runs = cols > 0 ? (cols + scale_group - 1) / scale_group : 1;
@@ -448,18 +454,24 @@ TernaryMatrix pack_ternary(const int8_t* trits, int64_t rows, int64_t cols, int6
     }
     m.scale_stride = scale_count == 1 ? 0 : 1;
   }
-  m.codes.assign(static_cast<size_t>(rows * m.chunks * kChunkBytes), 0);
+  const int64_t chunk_bytes = m.chunk_bytes();
+  m.codes.assign(static_cast<size_t>(rows * m.chunks * chunk_bytes), 0);
   for (int64_t row = 0; row < rows; ++row) {
     const int8_t* src = trits + row * cols;
-    uint8_t* dst = m.codes.data() + row * m.chunks * kChunkBytes;
+    uint8_t* dst = m.codes.data() + row * m.chunks * chunk_bytes;
     for (int64_t c = 0; c < m.chunks * kChunkCols; ++c) {
-      int code = 1;  // padding: trit 0
+      int code = max_level;  // padding: value 0
       if (c < cols) {
-        if (src[c] < -1 || src[c] > 1) throw usage_error("pack_ternary: value ", int(src[c]), " at row ", row, ", column ", c, " is not a trit");
-        code = src[c] + 1;
+        if (src[c] < -max_level || src[c] > max_level) {
+          throw usage_error("pack_ternary: value ", int(src[c]), " at row ", row, ", column ", c,
+                            max_level == 1 ? " is not a trit" : " is outside -" + std::to_string(max_level) + ".." + std::to_string(max_level));
+        }
+        code = src[c] + max_level;
       }
       const int64_t i = c % kChunkCols;
-      dst[(c / kChunkCols) * kChunkBytes + i % 8] |= static_cast<uint8_t>(code << (2 * (i / 8)));
+      uint8_t* chunk = dst + (c / kChunkCols) * chunk_bytes;
+      if (max_level == 1) chunk[i % 8] |= static_cast<uint8_t>(code << (2 * (i / 8)));
+      else chunk[i % 16] |= static_cast<uint8_t>(code << (4 * (i / 16)));
     }
   }
   m.fp16_scales = fp16;
@@ -475,6 +487,20 @@ TernaryMatrix pack_ternary(const int8_t* trits, int64_t rows, int64_t cols, int6
 
 int64_t TernaryMatrix::bytes() const {
   return static_cast<int64_t>(codes.size() + scales.size() * 4 + scales16.size() * 2);
+}
+
+int64_t TernaryMatrix::chunk_bytes() const { return max_level == 1 ? kChunkBytes : kLevelsChunkBytes; }
+
+void TernaryMatrix::row(int64_t r, float* out) const {
+  const uint8_t* w = codes.data() + r * chunks * chunk_bytes();
+  for (int64_t c = 0; c < cols; ++c) {
+    const int64_t i = c % kChunkCols;
+    const uint8_t* chunk = w + (c / kChunkCols) * chunk_bytes();
+    const int code = max_level == 1 ? (chunk[i % 8] >> (2 * (i / 8))) & 3 : (chunk[i % 16] >> (4 * (i / 16))) & 15;
+    const int64_t k = r * scale_stride + (groups > 1 ? c / group_cols : 0);
+    const float s = fp16_scales ? fp16_to_float(scales16[static_cast<size_t>(k)]) : scales[static_cast<size_t>(k)];
+    out[c] = static_cast<float>(code - max_level) * s;
+  }
 }
 
 int64_t DenseMatrix::bytes() const { return static_cast<int64_t>(w.size() * 4 + w16.size() * 2); }
@@ -701,10 +727,13 @@ std::shared_ptr<const Model> load_model(const std::string& path, const Options& 
   }
 
   auto vector = [&](const std::string& name) { return decode_float(r, entries.at(name), seedlm); };
+  const bool int8_activations = m.activations.bits >= 2 && m.activations.bits <= 8;  // Session::Input::int8()
   auto projection = [&](const std::string& base, bool with_bias) {
     Projection p;
     const Entry& e = entries.at(base + ".weight");
-    if (e.codec == "ternary") {
+    // Levels run on the integer kernel where the activations are int8, as
+    // trits do; with float activations they stay on the dense path.
+    if (e.codec == "ternary" || (e.codec == "levels" && int8_activations && !options.dense_levels)) {
       p.ternary = true;
       p.t = ternary_matrix(r, e);
     } else {

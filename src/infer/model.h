@@ -44,11 +44,13 @@ struct ActivationQuant {
   bool input_norm = false;
 };
 
-// A ternary matrix in the kernels' layout (infer/kernels.h).
+// A ternary matrix, or a few-level integer one ("levels", values -L..L),
+// in the kernels' layout (infer/kernels.h): I2-32 for L = 1, I4-32 for 2..7.
 struct TernaryMatrix {
   int64_t rows = 0, cols = 0;
   int64_t chunks = 0;              // ceil(cols / 32)
-  std::vector<uint8_t> codes;      // rows * chunks * 8 bytes
+  int max_level = 1;               // L: 1 for trits
+  std::vector<uint8_t> codes;      // rows * chunks * chunk_bytes() bytes
   bool fp16_scales = false;
   std::vector<float> scales;       // fp32 scales, or
   std::vector<uint16_t> scales16;  // fp16 scales (bits), as the file stores them
@@ -56,6 +58,8 @@ struct TernaryMatrix {
   int64_t groups = 1;              // scale runs per row
   int64_t group_cols = 0;          // columns per run when groups > 1
   int64_t bytes() const;
+  int64_t chunk_bytes() const;      // 8 (I2-32) or 16 (I4-32)
+  void row(int64_t r, float* out) const;  // cols floats: value * scale in fp32
 };
 
 // A float matrix [rows, cols], fp32 or fp16 (bits), row-major.
@@ -107,6 +111,10 @@ struct Options {
   // Decoded float matrices (head, tied embedding, float-coded projections) as
   // fp16 instead of fp32: half their memory, fp16 rounding of their values.
   bool fp16_dense = false;
+  // Levels projections decoded to dense matrices (fp32, or fp16 with
+  // fp16_dense) instead of kept packed for the I4-32 kernel: the path they
+  // took before that kernel, for benchmarks and comparisons.
+  bool dense_levels = false;
 };
 
 class Model {
@@ -138,13 +146,14 @@ class Model {
   std::unique_ptr<Tokenizer> make_tokenizer() const;
 };
 
-// Packs trits [rows][cols] (-1, 0, 1) into the kernels' layout with their
-// scales: `scale_count` fp32 values (or fp16 bits with fp16), one for the
-// tensor, one a row, or with scale_group G > 0 one a row and run of G columns
-// (rows * ceil(cols / G), row-major). Throws usage_error for a trit out of
-// range or a scale count that fits none of these.
+// Packs trits [rows][cols] (-1, 0, 1), or with max_level L > 1 integer
+// values -L..L (L at most kMaxKernelLevel), into the kernels' layout with
+// their scales: `scale_count` fp32 values (or fp16 bits with fp16), one for
+// the tensor, one a row, or with scale_group G > 0 one a row and run of G
+// columns (rows * ceil(cols / G), row-major). Throws usage_error for a value
+// out of range or a scale count that fits none of these.
 TernaryMatrix pack_ternary(const int8_t* trits, int64_t rows, int64_t cols, int64_t scale_group, const void* scales,
-                           int64_t scale_count, bool fp16);
+                           int64_t scale_count, bool fp16, int max_level = 1);
 
 // Reads and checks a .stage1.pt file (see the header comment).
 std::shared_ptr<const Model> load_model(const std::string& path, const Options& options = {});

@@ -286,13 +286,17 @@ void Session::project(const Projection& p, Input& in, float* y, int64_t y_stride
     a.qsum = in.run_sums(m.groups, m.group_cols);
     a.qsum_stride = m.groups;
     a.xscale = in.xscale.data();
-    fn = simd_layout(m.groups, m.group_cols) ? kernels_->ternary_int8 : kernels_generic().ternary_int8;
+    a.code_offset = m.max_level;
+    const Kernels& k = simd_layout(m.groups, m.group_cols) ? *kernels_ : kernels_generic();
+    fn = m.max_level == 1 ? k.ternary_int8 : k.levels_int8;
   } else {
+    // The loader keeps levels with float activations on the dense path.
+    if (m.max_level != 1) throw usage_error("inference session: a levels projection needs int8 activations");
     a.x = in.floats();
     a.x_stride = in.Kp;
     fn = kernels_->ternary_float;
   }
-  const int64_t row_bytes = m.chunks * kChunkBytes;
+  const int64_t row_bytes = m.chunks * m.chunk_bytes();
   parallel_rows(m.rows, in.T * m.cols, [&](int64_t begin, int64_t end) { tiled(a, begin, end, row_bytes, fn); });
 }
 

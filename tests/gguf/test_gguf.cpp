@@ -419,6 +419,41 @@ TEST(GgufExport, TernaryExactWithLlamaNamesAndRopeRowOrder) {
   }
 }
 
+// A levels projection (values -L..L, the engine's I4-32 layout) has no GGUF
+// type: it goes out as float rows of value x scale, exact in F32.
+TEST(GgufExport, LevelsProjectionsGoOutAsFloatRowsOfValueTimesScale) {
+  test::TempDir dir;
+  auto m = tiny_model(256, 512, 0);
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int> level(-3, 3);
+  std::vector<int8_t> values(512 * 256);
+  for (auto& v : values) v = static_cast<int8_t>(level(rng));
+  std::vector<uint16_t> scales(512 * 8);
+  for (size_t i = 0; i < scales.size(); ++i) scales[i] = infer::float_to_fp16(0.01f + 0.002f * float(i % 13));
+  m->layers[0].gate.t = infer::pack_ternary(values.data(), 512, 256, 32, scales.data(), int64_t(scales.size()), true, 3);
+  ExportOptions o;
+  o.float_type = GgmlType::kF32;
+  const std::string path = dir.file("levels.gguf");
+  const ExportReport r = export_gguf(*m, path, o);
+  for (const ExportedTensor& t : r.tensors) {
+    if (t.name == "blk.0.ffn_gate.weight") {
+      EXPECT_EQ(t.relative_error, 0.0);
+    }
+  }
+  File f(path);
+  const TensorInfo* gate = f.find_tensor("blk.0.ffn_gate.weight");
+  ASSERT_NE(gate, nullptr);
+  EXPECT_EQ(gate->type, GgmlType::kF32);
+  std::vector<float> got(512 * 256);
+  dequantize(gate->type, f.tensor_data(*gate), 512 * 256, got.data());
+  for (int64_t row = 0; row < 512; ++row) {
+    for (int64_t c = 0; c < 256; ++c) {
+      const float want = float(values[size_t(row * 256 + c)]) * infer::fp16_to_float(scales[size_t(row * 8 + c / 32)]);
+      ASSERT_EQ(got[size_t(row * 256 + c)], want) << row << "," << c;
+    }
+  }
+}
+
 TEST(GgufExport, BlocksThatDoNotFitGoToF16NamedAndStrictRefuses) {
   test::TempDir dir;
   // Per-32-column scales (stories260K's layout) on 256-wide rows: no TQ block holds one scale.

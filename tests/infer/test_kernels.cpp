@@ -34,6 +34,7 @@ uint16_t to_fp16(float f) {
 struct Case {
   int64_t rows, cols, group;  // group: 0 per row, -1 per tensor, else run width
   bool fp16;
+  int level = 1;  // values -level..level: 1 trits (I2-32), 2..7 levels (I4-32)
 };
 
 struct Data {
@@ -45,7 +46,7 @@ struct Data {
 
 Data make(const Case& c, std::mt19937& rng, bool unit_scales) {
   Data d;
-  std::uniform_int_distribution<int> trit(-1, 1);
+  std::uniform_int_distribution<int> trit(-c.level, c.level);
   std::uniform_real_distribution<float> scale(0.01f, 2.0f);
   d.trits.resize(static_cast<size_t>(c.rows * c.cols));
   for (auto& t : d.trits) t = static_cast<int8_t>(trit(rng));
@@ -59,7 +60,7 @@ Data make(const Case& c, std::mt19937& rng, bool unit_scales) {
     d.scales.push_back(s);
   }
   const void* raw = c.fp16 ? static_cast<const void*>(d.scales16.data()) : static_cast<const void*>(d.scales.data());
-  d.m = pack_ternary(d.trits.data(), c.rows, c.cols, c.group > 0 ? c.group : 0, raw, count, c.fp16);
+  d.m = pack_ternary(d.trits.data(), c.rows, c.cols, c.group > 0 ? c.group : 0, raw, count, c.fp16, c.level);
   return d;
 }
 
@@ -82,18 +83,18 @@ double reference(const Case& c, const Data& d, const int8_t* q, float xscale, co
   return sum / xscale + (bias ? bias[r] : 0.0);
 }
 
-std::vector<Case> cases() {
+std::vector<Case> cases(int level = 1) {
   std::vector<Case> out;
   for (int64_t cols : {1, 7, 31, 32, 33, 64, 100, 172, 256, 300, 1000}) {
     for (int64_t group : {-1, 0, 32, 64, 96, 48, 4096}) {
-      for (bool fp16 : {false, true}) out.push_back({cols == 172 ? 344 : 13, cols, group, fp16});
+      for (bool fp16 : {false, true}) out.push_back({cols == 172 ? 344 : 13, cols, group, fp16, level});
     }
   }
   return out;
 }
 
 void run_int8(const Kernels& k, const Case& c, bool unit_scales) {
-  std::mt19937 rng(static_cast<uint32_t>(c.rows * 131 + c.cols * 7 + c.group + (c.fp16 ? 1000 : 0)));
+  std::mt19937 rng(static_cast<uint32_t>(c.rows * 131 + c.cols * 7 + c.group + (c.fp16 ? 1000 : 0) + c.level * 10007));
   Data d = make(c, rng, unit_scales);
   const TernaryMatrix& m = d.m;
   const int64_t kp = m.chunks * kChunkCols;
@@ -136,7 +137,9 @@ void run_int8(const Kernels& k, const Case& c, bool unit_scales) {
     a.qsum = sums.data();
     a.qsum_stride = m.groups;
     a.xscale = xscale.data();
-    const TernaryKernelFn fn = simd_layout(m.groups, m.group_cols) ? k.ternary_int8 : kernels_generic().ternary_int8;
+    a.code_offset = m.max_level;
+    const Kernels& chosen = simd_layout(m.groups, m.group_cols) ? k : kernels_generic();
+    const TernaryKernelFn fn = m.max_level == 1 ? chosen.ternary_int8 : chosen.levels_int8;
     fn(a);
     for (int64_t t = 0; t < T; ++t) {
       for (int64_t r = 0; r < ys; ++r) {
@@ -148,11 +151,11 @@ void run_int8(const Kernels& k, const Case& c, bool unit_scales) {
         double mag = 0.0;
         const double want = reference(c, d, q.data() + t * kp, xscale[static_cast<size_t>(t)], a.bias, r, &mag);
         if (unit_scales) {
-          ASSERT_EQ(double(got), want) << k.name << " rows " << c.rows << " cols " << c.cols << " group " << c.group << " T " << T
+          ASSERT_EQ(double(got), want) << k.name << " level " << c.level << " rows " << c.rows << " cols " << c.cols << " group " << c.group << " T " << T
                                        << " t " << t << " r " << r;
         } else {
           ASSERT_NEAR(double(got), want, 1e-5 * mag + 1e-7)
-              << k.name << " rows " << c.rows << " cols " << c.cols << " group " << c.group << " fp16 " << c.fp16 << " T " << T
+              << k.name << " level " << c.level << " rows " << c.rows << " cols " << c.cols << " group " << c.group << " fp16 " << c.fp16 << " T " << T
               << " t " << t << " r " << r;
         }
       }
@@ -210,6 +213,64 @@ TEST(InferKernels, TernaryInt8IntegerSumsAreExactInEveryVariant) {
 TEST(InferKernels, TernaryInt8MatchesTheReferenceInEveryVariant) {
   for (int i = 0; i < runnable_kernel_count(); ++i) {
     for (const Case& c : cases()) run_int8(runnable_kernels(i), c, /*unit_scales=*/false);
+  }
+}
+
+TEST(InferKernels, PackedLevelsPutColumnJInTheLowNibbleAndSixteenPlusJInTheHighNibbleOfByteJ) {
+  std::vector<int8_t> values(40, 0);
+  values[0] = 3;    // chunk 0, byte 0, low nibble: code 6
+  values[17] = -3;  // chunk 0, byte 1, high nibble: code 0
+  values[31] = -1;  // chunk 0, byte 15, high nibble: code 2
+  values[39] = 2;   // chunk 1, byte 7, low nibble: code 5
+  const float one = 1.0f;
+  const TernaryMatrix m = pack_ternary(values.data(), 1, 40, 0, &one, 1, false, 3);
+  ASSERT_EQ(m.chunks, 2);
+  ASSERT_EQ(m.chunk_bytes(), kLevelsChunkBytes);
+  ASSERT_EQ(m.codes.size(), 32u);
+  EXPECT_EQ(m.codes[0], 0x36);       // columns 0 (6) and 16 (3)
+  EXPECT_EQ(m.codes[1], 0x03);       // columns 1 (3) and 17 (0)
+  EXPECT_EQ(m.codes[15], 0x23);      // columns 15 (3) and 31 (2)
+  EXPECT_EQ(m.codes[16 + 7], 0x35);  // columns 39 (5) and 55 (pad 3)
+  EXPECT_EQ(m.codes[16 + 15], 0x33);  // columns 47 and 63, both padding
+  std::vector<float> row(40);
+  m.row(0, row.data());
+  for (int c = 0; c < 40; ++c) EXPECT_EQ(row[static_cast<size_t>(c)], float(values[static_cast<size_t>(c)])) << c;
+  const int8_t four = 4;
+  EXPECT_THROW(pack_ternary(&four, 1, 1, 0, &one, 1, false, 3), Error);
+  EXPECT_THROW(pack_ternary(values.data(), 1, 40, 0, &one, 1, false, kMaxKernelLevel + 1), Error);
+  EXPECT_THROW(pack_ternary(values.data(), 1, 40, 0, &one, 1, false, 0), Error);
+}
+
+TEST(InferKernels, MatrixRowDecodesValueTimesItsRunsScale) {
+  std::mt19937 rng(11);
+  for (int level : {1, 2, 7}) {
+    for (const Case& c : {Case{3, 100, 32, true, level}, Case{3, 70, 0, false, level}, Case{2, 33, -1, false, level}}) {
+      Data d = make(c, rng, false);
+      std::vector<float> row(static_cast<size_t>(c.cols));
+      for (int64_t r = 0; r < c.rows; ++r) {
+        d.m.row(r, row.data());
+        for (int64_t col = 0; col < c.cols; ++col) {
+          const float want = float(d.trits[static_cast<size_t>(r * c.cols + col)]) * scale_of(c, d, r, col);
+          ASSERT_EQ(row[static_cast<size_t>(col)], want) << "level " << level << " r " << r << " col " << col;
+        }
+      }
+    }
+  }
+}
+
+TEST(InferKernels, LevelsInt8IntegerSumsAreExactInEveryVariant) {
+  for (int i = 0; i < runnable_kernel_count(); ++i) {
+    for (int level : {2, 3, 7}) {
+      for (const Case& c : cases(level)) run_int8(runnable_kernels(i), c, /*unit_scales=*/true);
+    }
+  }
+}
+
+TEST(InferKernels, LevelsInt8MatchesTheReferenceInEveryVariant) {
+  for (int i = 0; i < runnable_kernel_count(); ++i) {
+    for (int level : {2, 3, 7}) {
+      for (const Case& c : cases(level)) run_int8(runnable_kernels(i), c, /*unit_scales=*/false);
+    }
   }
 }
 
