@@ -19,10 +19,8 @@ struct EvalBatch {
   int64_t documents_done = 0;  // documents up to and including this batch
 };
 
-// Longest first: batches of similar length waste little on padding.
-// Rows a batch: batch_tokens / len, and no more than keep one layer's
-// attention scores and their softmax (fp32, [B, H, len-1, len-1] each) under
-// kEvalScoresBudgetBytes.
+// Longest first: batches of similar length waste little on padding, each of
+// eval_batch_rows rows.
 std::vector<EvalBatch> make_batches(const std::vector<std::vector<int32_t>>& documents, int64_t batch_tokens,
                                     int64_t n_heads) {
   std::vector<size_t> order(documents.size());
@@ -33,10 +31,7 @@ std::vector<EvalBatch> make_batches(const std::vector<std::vector<int32_t>>& doc
   size_t next = 0;
   while (next < order.size()) {
     const int64_t len = static_cast<int64_t>(documents[order[next]].size());
-    const int64_t positions = std::max<int64_t>(len - 1, 1);
-    const int64_t rows = std::max<int64_t>(
-        1, std::min(batch_tokens / std::max<int64_t>(len, 1),
-                    kEvalScoresBudgetBytes / (8 * std::max<int64_t>(n_heads, 1) * positions * positions)));
+    const int64_t rows = eval_batch_rows(len, batch_tokens, n_heads);
     const size_t end = std::min(order.size(), next + static_cast<size_t>(rows));
     const int64_t b = static_cast<int64_t>(end - next);
     if (len < 2) break;  // longest first: every document left is BOS only, nothing to score
@@ -76,6 +71,12 @@ void score_batch(const torch::Tensor& logits_any, const EvalBatch& batch, torch:
 torch::Tensor batch_inputs(const EvalBatch& batch) { return batch.tokens.narrow(1, 0, batch.tokens.size(1) - 1); }
 
 }  // namespace
+
+int64_t eval_batch_rows(int64_t len, int64_t batch_tokens, int64_t n_heads) {
+  const int64_t positions = std::max<int64_t>(len - 1, 1);
+  return std::max<int64_t>(1, std::min(batch_tokens / std::max<int64_t>(len, 1),
+                                       kEvalScoresBudgetBytes / (8 * std::max<int64_t>(n_heads, 1) * positions * positions)));
+}
 
 int64_t text_eval_batch_tokens(int64_t vocab_size) {
   const int64_t logits_budget = int64_t(1) << 30;  // bytes

@@ -62,6 +62,12 @@ struct TextEvalResult {
 // 1 GiB (a 32,000 vocabulary: 4,194 tokens; 151,936: 883).
 int64_t text_eval_batch_tokens(int64_t vocab_size);
 
+// Rows of an evaluation batch of documents `len` tokens long: batch_tokens /
+// len, and no more than keep one layer's attention scores and their softmax
+// (fp32, [rows, n_heads, len - 1, len - 1] each) under kEvalScoresBudgetBytes;
+// at least one. The batching and the memory plan both use it.
+int64_t eval_batch_rows(int64_t len, int64_t batch_tokens, int64_t n_heads);
+
 TextEvalResult evaluate_documents(Transformer& model, const std::vector<std::vector<int32_t>>& documents,
                                   const TextEvalOptions& options = {});
 

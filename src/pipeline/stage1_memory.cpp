@@ -14,14 +14,13 @@ namespace {
 // One evaluation forward of `tokens` tokens without autograd: the fp32 logits
 // and their log-softmax (2 V a token), the widest layer intermediates alive
 // at once (SwiGLU's three F-wide tensors, a few C-wide ones), and one layer's
-// attention scores and softmax over windows of up to max_seq_len, which the
-// batching keeps under kEvalScoresBudgetBytes (text_eval.h).
+// attention scores and softmax for a batch of max_seq_len-token windows, as
+// many rows as the batching gives them (eval_batch_rows, text_eval.h).
 double eval_batch_bytes(const ModelConfig& c, int64_t tokens) {
   const double per_token = 2.0 * double(c.vocab_size) + 3.0 * double(c.hidden_dim) + 6.0 * double(c.dim);
-  const double t = double(c.max_seq_len), one_row = 8.0 * double(c.n_heads) * t * t;  // a batch has a row at least
-  const double scores = std::min(8.0 * double(tokens) * double(c.n_heads) * t,
-                                 std::max(double(kEvalScoresBudgetBytes), one_row));
-  return 4.0 * double(tokens) * per_token + scores;
+  const double positions = double(std::max<int64_t>(c.max_seq_len - 1, 1));
+  const double rows = double(eval_batch_rows(c.max_seq_len, tokens, c.n_heads));
+  return 4.0 * double(tokens) * per_token + 8.0 * rows * double(c.n_heads) * positions * positions;
 }
 
 // Fp32 parameters of one decoder layer (norms, projections, biases).
