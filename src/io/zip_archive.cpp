@@ -331,6 +331,9 @@ const uint8_t* ZipReader::inflated(const ZipEntry& entry) const {
   if (crc != entry.crc32) {
     throw input_error(where, " is corrupt (CRC-32 ", crc, ", expected ", entry.crc32, ")");
   }
+  // The compressed bytes are read once: their pages need not stay resident
+  // beside the inflated copy (271 MB of a 1.1B-shaped levels file's 380 MB record).
+  file_->release(in, static_cast<size_t>(entry.compressed_size));
   return inflated_.emplace(entry.name, std::move(out)).first->second.data();
 }
 
