@@ -72,9 +72,10 @@ struct DenseMatrix {
   void row(int64_t r, float* out) const;  // cols floats
 };
 
-// One projection y = x W^T (+ b): ternary, or decoded to a dense matrix.
+// One projection y = x W^T (+ b): packed integer weights (trits, or levels
+// with int8 activations: `ternary` true, in t), or decoded to a dense matrix.
 struct Projection {
-  bool ternary = false;
+  bool ternary = false;  // t holds it (t.max_level > 1: levels), else d
   TernaryMatrix t;
   DenseMatrix d;
   std::vector<float> bias;  // [rows] or empty

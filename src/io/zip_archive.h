@@ -74,7 +74,8 @@ class ZipReader {
 
   // The entry's entry.size bytes, valid while this reader lives: inside the
   // mapping for a stored entry; for a deflated one, inflated on first use into
-  // a buffer this reader keeps (the CRC-32 is then always checked). Throws
+  // a buffer this reader keeps (the CRC-32 is then always checked; the
+  // compressed pages are then let go, as release() does). Throws
   // input_error for other methods, corrupt deflate data and, when verify_crc,
   // a CRC-32 mismatch.
   const uint8_t* data(const ZipEntry& entry, bool verify_crc = true) const;
