@@ -802,6 +802,9 @@ std::shared_ptr<const Model> load_model(const std::string& path, const Options& 
       m.embedding = dense_entry(r, embed, seedlm, options.fp16_dense);
     }
   }
+  // The load's scratch (inflated records, unpacked values, decoded slices) is
+  // freed by now; its pages go back, so that the resident set is the model's.
+  release_free_memory();
   return model;
 }
 

@@ -1,6 +1,8 @@
 #include "io/pt_archive.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <iterator>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -60,6 +62,7 @@ PtArchive::PtArchive(const std::string& path) : path_(path) {
     }
   }
   root_ = unpickle(zip_->data(*pkl), static_cast<size_t>(pkl->size), concat("'", path_, "' ", pkl->name));
+  zip_->discard(*pkl);  // its inflated copy, if deflated: root_ holds what it said
 }
 
 PtArchive::~PtArchive() = default;
@@ -70,11 +73,17 @@ PtStorage PtArchive::storage(const PickleTensor& t) {
   if (elem == 0) throw input_error("'", path_, "' ", record, ": unsupported storage type '", t.storage_type, "'");
   auto it = storages_.find(t.storage_key);
   if (it != storages_.end()) {
-    if (it->second.type != t.storage_type || it->second.numel != t.storage_numel) {
-      throw input_error("'", path_, "': storage '", t.storage_key, "' is used as both ", it->second.type, "[",
-                        it->second.numel, "] and ", t.storage_type, "[", t.storage_numel, "]");
+    if (it->second.storage.type != t.storage_type || it->second.storage.numel != t.storage_numel) {
+      throw input_error("'", path_, "': storage '", t.storage_key, "' is used as both ", it->second.storage.type, "[",
+                        it->second.storage.numel, "] and ", t.storage_type, "[", t.storage_numel, "]");
     }
-    return it->second;
+    Held& h = it->second;
+    if (h.storage.bytes == nullptr && h.entry->size > 0) {  // released whole and freed: inflated again
+      h.storage.bytes = zip_->data(*h.entry);
+      h.released.clear();
+      h.released_bytes = 0;
+    }
+    return h.storage;
   }
   const ZipEntry* e = zip_->find(record);
   if (e == nullptr) throw input_error("'", path_, "': storage record '", record, "' is missing");
@@ -97,7 +106,10 @@ PtStorage PtArchive::storage(const PickleTensor& t) {
   s.numel = t.storage_numel;
   s.element_size = elem;
   s.type = t.storage_type;
-  storages_.emplace(t.storage_key, s);
+  Held held;
+  held.storage = s;
+  held.entry = e;
+  storages_.emplace(t.storage_key, std::move(held));
   return s;
 }
 
@@ -125,7 +137,37 @@ PtStorage PtArchive::view(const PickleTensor& t) {
   return s;
 }
 
-void PtArchive::release(const uint8_t* p, size_t n) const { zip_->release(p, n); }
+void PtArchive::release(const uint8_t* p, size_t n) {
+  for (auto& held : storages_) {
+    Held& h = held.second;
+    const uint64_t size = h.entry->size;
+    if (h.storage.bytes == nullptr || p < h.storage.bytes || p >= h.storage.bytes + size) continue;
+    if (!zip_->is_inflated(*h.entry)) {
+      zip_->release(p, n);
+      return;
+    }
+    // Merge [begin, end) into the released ranges, counting only new bytes.
+    uint64_t begin = static_cast<uint64_t>(p - h.storage.bytes);
+    uint64_t end = begin + std::min<uint64_t>(n, size - begin);
+    auto next = h.released.upper_bound(begin);
+    if (next != h.released.begin() && std::prev(next)->second >= begin) --next;
+    while (next != h.released.end() && next->first <= end) {
+      begin = std::min(begin, next->first);
+      end = std::max(end, next->second);
+      h.released_bytes -= next->second - next->first;
+      next = h.released.erase(next);
+    }
+    h.released.emplace(begin, end);
+    h.released_bytes += end - begin;
+    if (h.released_bytes == size) {
+      zip_->discard(*h.entry);
+      h.storage.bytes = nullptr;
+    }
+    return;
+  }
+}
+
+uint64_t PtArchive::inflated_bytes() const { return zip_->inflated_bytes(); }
 
 bool looks_like_legacy_pt_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -28,6 +29,7 @@
 namespace seedforge {
 
 class ZipReader;
+struct ZipEntry;
 
 // A storage record: `numel` elements of `element_size` bytes at `bytes`
 // (inside the mapping; not necessarily aligned to the element size).
@@ -56,18 +58,33 @@ class PtArchive {
   // Checks that the view (offset, sizes, strides) lies inside its storage and
   // returns the storage.
   PtStorage view(const PickleTensor& t);
-  // Lets n bytes at p (inside a storage) leave the resident set once read
-  // (ZipReader::release); they stay readable. A storage's record also leaves
-  // it right after its CRC-32 check, so that a reader that goes tensor by
-  // tensor never holds the whole file.
-  void release(const uint8_t* p, size_t n) const;
+  // Says that the n bytes at p (inside a storage) have been read, so that they
+  // need not stay resident. A stored record's pages leave the resident set
+  // (ZipReader::release) and stay readable; such a record also leaves it right
+  // after its CRC-32 check, so that a reader that goes tensor by tensor never
+  // holds the whole file. A deflated record is held inflated until every one
+  // of its bytes has been released: then its copy is freed, pointers into it
+  // are no longer valid, and a later storage() or view() inflates it again.
+  void release(const uint8_t* p, size_t n);
+  // Bytes of inflated records held now.
+  uint64_t inflated_bytes() const;
 
  private:
+  // A storage as checked (bytes nullptr once a deflated record's copy is
+  // freed), and for a deflated record the byte ranges released so far
+  // (begin -> end, disjoint).
+  struct Held {
+    PtStorage storage;
+    const ZipEntry* entry = nullptr;
+    std::map<uint64_t, uint64_t> released;
+    uint64_t released_bytes = 0;
+  };
+
   std::string path_;
   std::unique_ptr<ZipReader> zip_;
   std::string prefix_;
   PickleValue root_;
-  std::unordered_map<std::string, PtStorage> storages_;
+  std::unordered_map<std::string, Held> storages_;
 };
 
 // True for the pre-1.6 torch.save layouts (a bare pickle stream starting with

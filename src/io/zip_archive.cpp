@@ -342,6 +342,20 @@ void ZipReader::release(const uint8_t* p, size_t n) const {
   if (p >= begin && p < begin + file_->size()) file_->release(p, n);
 }
 
+bool ZipReader::is_inflated(const ZipEntry& entry) const { return entry.method == kDeflated; }
+
+void ZipReader::discard(const ZipEntry& entry) const {
+  std::lock_guard<std::mutex> lock(inflate_mutex_);
+  inflated_.erase(entry.name);
+}
+
+uint64_t ZipReader::inflated_bytes() const {
+  std::lock_guard<std::mutex> lock(inflate_mutex_);
+  uint64_t bytes = 0;
+  for (const auto& [name, buffer] : inflated_) bytes += buffer.size();
+  return bytes;
+}
+
 std::string ZipReader::read_string(const ZipEntry& entry) const {
   const uint8_t* p = data(entry);
   return std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(entry.size));

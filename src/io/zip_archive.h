@@ -74,8 +74,8 @@ class ZipReader {
 
   // The entry's entry.size bytes, valid while this reader lives: inside the
   // mapping for a stored entry; for a deflated one, inflated on first use into
-  // a buffer this reader keeps (the CRC-32 is then always checked; the
-  // compressed pages are then let go, as release() does). Throws
+  // a buffer this reader keeps until discard(entry) (the CRC-32 is then always
+  // checked; the compressed pages are then let go, as release() does). Throws
   // input_error for other methods, corrupt deflate data and, when verify_crc,
   // a CRC-32 mismatch.
   const uint8_t* data(const ZipEntry& entry, bool verify_crc = true) const;
@@ -84,6 +84,13 @@ class ZipReader {
   // when they lie inside the mapping; the bytes stay readable. Inflated
   // buffers stay as they are.
   void release(const uint8_t* p, size_t n) const;
+  // True when data(entry) is a buffer this reader inflated (a deflated entry).
+  bool is_inflated(const ZipEntry& entry) const;
+  // Frees the inflated copy of a deflated entry: pointers into it are no
+  // longer valid, and the next data(entry) inflates it again.
+  void discard(const ZipEntry& entry) const;
+  // Bytes of inflated copies held now.
+  uint64_t inflated_bytes() const;
 
  private:
   const uint8_t* inflated(const ZipEntry& entry) const;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <string_view>
+#include <tuple>
 
 #include "codec/seedlm_codec.h"
 #include "codec/packed_levels.h"
@@ -98,16 +99,38 @@ struct Reader {
 // Huffman codes fit it: levels get one record per level count, since bytes of
 // three base-5 digits and bytes of two base-7 digits mixed in one record
 // measured 4.3 KB larger than apart (stories260K, MLP at 7 levels, the rest at 5).
-std::vector<Stage1Tensor> share_storages(const std::vector<Stage1Tensor>& tensors) {
-  using PoolKey = std::pair<torch::ScalarType, std::string>;
-  auto scale_pool = [](const Stage1Tensor& t) { return PoolKey{t.scale.scalar_type(), "scale"}; };
-  auto payload_pool = [](const Stage1Tensor& t) {
-    return PoolKey{t.payload.scalar_type(), t.codec == "levels" ? concat("levels", 2 * t.max_level + 1) : t.codec};
+// A kind's bytes go on into a new record where the current one would pass
+// max_record_bytes (kStage1MaxRecordBytes).
+std::vector<Stage1Tensor> share_storages(const std::vector<Stage1Tensor>& tensors, int64_t max_record_bytes) {
+  // dtype, kind, record number within the kind
+  using PoolKey = std::tuple<torch::ScalarType, std::string, int>;
+  using Kind = std::pair<torch::ScalarType, std::string>;
+  std::map<Kind, std::pair<int, int64_t>> open;  // kind -> record number, its bytes so far
+  // The record a tensor of `bytes` goes to, in the order tensors come.
+  auto place = [&](const Kind& kind, int64_t bytes) {
+    auto [it, fresh] = open.try_emplace(kind, 0, 0);
+    auto& [record, used] = it->second;
+    if (used > 0 && used + bytes > max_record_bytes) {
+      ++record;
+      used = 0;
+    }
+    used += bytes;
+    return PoolKey{kind.first, kind.second, record};
   };
+  auto bytes_of = [](const torch::Tensor& t) { return t.numel() * static_cast<int64_t>(t.element_size()); };
+  auto payload_kind = [](const Stage1Tensor& t) {
+    return Kind{t.payload.scalar_type(), t.codec == "levels" ? concat("levels", 2 * t.max_level + 1) : t.codec};
+  };
+  std::vector<PoolKey> scale_pool(tensors.size()), payload_pool(tensors.size());
   std::map<PoolKey, std::vector<torch::Tensor>> parts;
-  for (const auto& t : tensors) {
-    if (t.scale.defined()) parts[scale_pool(t)].push_back(t.scale.contiguous().reshape({-1}));
-    parts[payload_pool(t)].push_back(t.payload.contiguous().reshape({-1}));
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const Stage1Tensor& t = tensors[i];
+    if (t.scale.defined()) {
+      scale_pool[i] = place(Kind{t.scale.scalar_type(), "scale"}, bytes_of(t.scale));
+      parts[scale_pool[i]].push_back(t.scale.contiguous().reshape({-1}));
+    }
+    payload_pool[i] = place(payload_kind(t), bytes_of(t.payload));
+    parts[payload_pool[i]].push_back(t.payload.contiguous().reshape({-1}));
   }
   std::map<PoolKey, torch::Tensor> pools;
   std::map<PoolKey, int64_t> offsets;
@@ -119,9 +142,9 @@ std::vector<Stage1Tensor> share_storages(const std::vector<Stage1Tensor>& tensor
     return v;
   };
   std::vector<Stage1Tensor> out = tensors;
-  for (auto& t : out) {
-    if (t.scale.defined()) t.scale = view(t.scale, scale_pool(t));
-    t.payload = view(t.payload, payload_pool(t));
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i].scale.defined()) out[i].scale = view(out[i].scale, scale_pool[i]);
+    out[i].payload = view(out[i].payload, payload_pool[i]);
   }
   return out;
 }
@@ -140,7 +163,7 @@ int64_t Stage1Tensor::payload_bytes() const {
   return bytes;
 }
 
-void write_stage1_file(const std::string& path, const Stage1File& file) {
+void write_stage1_file(const std::string& path, const Stage1File& file, int64_t max_record_bytes) {
   PtValue root = PtValue::new_dict();
   root.set("format", PtValue::of_string(kStage1FormatName));
   bool needs_v2 = false, needs_v3 = false;
@@ -158,7 +181,7 @@ void write_stage1_file(const std::string& path, const Stage1File& file) {
   root.set("model", std::move(model));
 
   PtValue tensors = PtValue::new_dict();
-  for (const Stage1Tensor& t : share_storages(file.tensors)) {
+  for (const Stage1Tensor& t : share_storages(file.tensors, max_record_bytes)) {
     PtValue entry = PtValue::new_dict();
     entry.set("codec", PtValue::of_string(t.codec));
     entry.set("shape", int_list(t.shape));

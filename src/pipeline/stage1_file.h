@@ -81,7 +81,16 @@ struct Stage1File {
   std::string metrics_json = "{}";
 };
 
-void write_stage1_file(const std::string& path, const Stage1File& file);
+// A storage record holds at most this many bytes: a tensor that would take a
+// record past it starts the next one (a larger tensor gets one of its own).
+// A reader inflates a deflated record whole, so the cap bounds what a load
+// holds beside the model it builds: the inference engine frees each record
+// once it has read every tensor in it (a 1.1B-shaped levels file had one
+// 380 MB record). Deflate gains nothing from larger records (its window is 32 KB).
+constexpr int64_t kStage1MaxRecordBytes = int64_t(16) << 20;
+
+void write_stage1_file(const std::string& path, const Stage1File& file,
+                       int64_t max_record_bytes = kStage1MaxRecordBytes);
 // Validates every field (format name and version, codec fields, sizes) and
 // throws input_error naming the path and the tensor/field.
 Stage1File read_stage1_file(const std::string& path);

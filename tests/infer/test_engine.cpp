@@ -37,6 +37,7 @@
 #include "infer/kernels.h"
 #include "infer/session.h"
 #include "io/pt_file.h"
+#include "io/zip_archive.h"
 #include "pipeline/pipeline_test_util.h"
 #include "pipeline/run_stage1.h"
 #include "pipeline/stage1_file.h"
@@ -552,6 +553,61 @@ TEST(InferEngine, KeepsLevelsProjectionsPackedInFourBits) {
   // Float activations keep levels on the dense path (the kernel is int8 only).
   auto dense = infer::load_model(levels_float_activations().path);
   for (const auto& layer : dense->layers) EXPECT_FALSE(layer.gate.ternary);
+}
+
+void expect_same_projection(const infer::Projection& a, const infer::Projection& b, const std::string& what) {
+  ASSERT_EQ(a.ternary, b.ternary) << what;
+  EXPECT_EQ(a.t.max_level, b.t.max_level) << what;
+  EXPECT_EQ(a.t.codes, b.t.codes) << what;
+  EXPECT_EQ(a.t.scales, b.t.scales) << what;
+  EXPECT_EQ(a.t.scales16, b.t.scales16) << what;
+  EXPECT_EQ(a.d.w, b.d.w) << what;
+  EXPECT_EQ(a.d.w16, b.d.w16) << what;
+  EXPECT_EQ(a.bias, b.bias) << what;
+}
+
+// A file cut into many small records (here one a tensor; a large model gets
+// one per 16 MiB, kStage1MaxRecordBytes) loads into the same weights in the
+// engine, and into the same tensors through libtorch. The engine frees each
+// inflated record once it has read every tensor in it.
+TEST(InferEngine, RecordsOfAnySizeLoadTheSameWeights) {
+  test::TempDir dir;
+  const std::string cut = dir.file("cut.stage1.pt");
+  const Stage1File file = read_stage1_file(levels().path);
+  write_stage1_file(cut, file, /*max_record_bytes=*/1);
+  const size_t whole_records = ZipReader(levels().path).entries().size();
+  const size_t cut_records = ZipReader(cut).entries().size();
+  std::printf("records: %zu as written, %zu cut\n", whole_records, cut_records);
+  EXPECT_GE(cut_records, whole_records + 5 * 7) << "one record a projection payload at least";
+
+  auto a = infer::load_model(levels().path);
+  auto b = infer::load_model(cut);
+  ASSERT_EQ(a->layers.size(), b->layers.size());
+  for (size_t l = 0; l < a->layers.size(); ++l) {
+    const infer::Layer &x = a->layers[l], &y = b->layers[l];
+    EXPECT_EQ(x.attn_norm, y.attn_norm);
+    EXPECT_EQ(x.ffn_norm, y.ffn_norm);
+    const std::string at = "layer " + std::to_string(l);
+    expect_same_projection(x.q, y.q, at + " q");
+    expect_same_projection(x.k, y.k, at + " k");
+    expect_same_projection(x.v, y.v, at + " v");
+    expect_same_projection(x.o, y.o, at + " o");
+    expect_same_projection(x.gate, y.gate, at + " gate");
+    expect_same_projection(x.up, y.up, at + " up");
+    expect_same_projection(x.down, y.down, at + " down");
+  }
+  EXPECT_EQ(a->final_norm, b->final_norm);
+  EXPECT_EQ(a->head.w, b->head.w);
+  EXPECT_EQ(a->head.w16, b->head.w16);
+  EXPECT_EQ(a->embedding.w, b->embedding.w);
+  EXPECT_EQ(a->embedding_seedlm.bits, b->embedding_seedlm.bits);
+
+  const StateDict x = decode_stage1(file, levels().path), y = decode_stage1(read_stage1_file(cut), cut);
+  ASSERT_EQ(x.size(), y.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    EXPECT_EQ(x[i].first, y[i].first);
+    EXPECT_TRUE(torch::equal(x[i].second, y[i].second)) << x[i].first;
+  }
 }
 
 TEST(InferEngine, CorruptFilesAreRefusedNamingTheFileAndTensor) {

@@ -1,9 +1,13 @@
 // read_pt_file / write_pt_file: value trees with every dtype, shared
 // storages and strided views, the archive layout PyTorch expects, and the
-// refusals (legacy files, zips that are not checkpoints, bad storages).
+// refusals (legacy files, zips that are not checkpoints, bad storages); and
+// PtArchive's release of inflated records.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "io/pickle.h"
+#include "io/pt_archive.h"
 #include "io/pt_file.h"
 #include "io/zip_archive.h"
 #include "io_test_util.h"
@@ -164,9 +168,10 @@ TEST(PtFile, RefusesLegacyAndForeignFiles) {
 
 // A zip holding `pkl` as data.pkl plus the given storage records.
 void write_archive(const std::string& path, const PickleValue& root,
-                   const std::vector<std::pair<std::string, std::string>>& records, const std::string& byteorder = "") {
+                   const std::vector<std::pair<std::string, std::string>>& records, const std::string& byteorder = "",
+                   ZipWriterOptions options = {}) {
   const std::string pkl = pickle_dumps(root);
-  ZipWriter w(path);
+  ZipWriter w(path, options);
   w.add("arc/data.pkl", pkl.data(), pkl.size());
   if (!byteorder.empty()) w.add("arc/byteorder", byteorder.data(), byteorder.size());
   for (const auto& r : records) w.add("arc/data/" + r.first, r.second.data(), r.second.size());
@@ -222,6 +227,58 @@ TEST(PtFile, WriteIsAtomicAndChecksItsFolder) {
   bad.set("c", PtValue::of_tensor(torch::zeros({2}, torch::kComplexFloat)));
   test::expect_error([&] { write_pt_file(dir.file("c.pt"), bad); }, ErrorKind::kRuntime, {"ComplexFloat"});
   EXPECT_TRUE(std::filesystem::is_empty(dir.path()));  // nothing half-written
+}
+
+
+// A deflated record stays inflated until every byte of it has been released
+// through its views, whatever the order, overlaps and repeats; then it is
+// freed, and a later view inflates it again with the same bytes. A stored
+// record is never copied.
+TEST(PtArchive, FreesAnInflatedRecordOnceEveryByteIsReleased) {
+  TempDir dir;
+  std::string zeros(4000, '\0');  // deflates to a few bytes
+  for (size_t i = 0; i < zeros.size(); i += 7) zeros[i] = static_cast<char>(i % 5);
+  std::string noise(64, '\0');  // deflate cannot shrink it: stored
+  std::mt19937 rng(7);
+  for (auto& c : noise) c = static_cast<char>(rng());
+  PickleValue list;
+  list.kind = PickleValue::Kind::kList;
+  // Views of record "0": bytes [0, 1500), [1000, 2500) and [2500, 4000); "1" is stored.
+  list.items = {tensor_ref("0", "ByteStorage", 4000, 0, {1500}, {1}), tensor_ref("0", "ByteStorage", 4000, 1000, {1500}, {1}),
+                tensor_ref("0", "ByteStorage", 4000, 2500, {1500}, {1}), tensor_ref("1", "ByteStorage", 64, 0, {64}, {1})};
+  ZipWriterOptions deflate;
+  deflate.deflate = true;
+  write_archive(dir.file("d.pt"), list, {{"0", zeros}, {"1", noise}}, "", deflate);
+  ZipReader zip(dir.file("d.pt"));
+  ASSERT_TRUE(zip.is_inflated(*zip.find("arc/data/0")));
+  ASSERT_FALSE(zip.is_inflated(*zip.find("arc/data/1")));
+
+  PtArchive archive(dir.file("d.pt"));
+  const auto& views = archive.root().items;
+  auto bytes = [&](size_t i) {
+    const PtStorage s = archive.view(views[i].tensor);
+    return std::string(reinterpret_cast<const char*>(s.bytes) + views[i].tensor.storage_offset, views[i].tensor.size[0]);
+  };
+  auto release = [&](size_t i) {
+    const PtStorage s = archive.view(views[i].tensor);
+    archive.release(s.bytes + views[i].tensor.storage_offset, static_cast<size_t>(views[i].tensor.size[0]));
+  };
+  EXPECT_EQ(bytes(3), noise);
+  EXPECT_EQ(archive.inflated_bytes(), 0u) << "a stored record is read in place";
+  EXPECT_EQ(bytes(0), zeros.substr(0, 1500));
+  EXPECT_EQ(archive.inflated_bytes(), 4000u);
+  release(2);
+  release(2);  // a repeat counts once
+  release(3);  // the stored record: its pages only
+  EXPECT_EQ(archive.inflated_bytes(), 4000u);
+  release(1);  // [1000, 4000) released
+  EXPECT_EQ(archive.inflated_bytes(), 4000u) << "bytes [0, 1000) are still to be read";
+  EXPECT_EQ(bytes(0), zeros.substr(0, 1500));
+  release(0);
+  EXPECT_EQ(archive.inflated_bytes(), 0u) << "every byte released: the copy is freed";
+  EXPECT_EQ(bytes(1), zeros.substr(1000, 1500)) << "inflated again";
+  EXPECT_EQ(archive.inflated_bytes(), 4000u);
+  EXPECT_EQ(bytes(3), noise);
 }
 
 }  // namespace
