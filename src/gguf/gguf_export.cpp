@@ -35,14 +35,9 @@ struct Rows {
 
 // Trit and scale of each column of a ternary matrix's row.
 void ternary_row(const TernaryMatrix& m, int64_t r, int8_t* trits, float* scales) {
-  const uint8_t* codes = m.codes.data() + r * m.chunks * infer::kChunkBytes;
   for (int64_t c = 0; c < m.cols; ++c) {
-    const int64_t i = c % infer::kChunkCols;
-    const int code = (codes[(c / infer::kChunkCols) * infer::kChunkBytes + i % 8] >> (2 * (i / 8))) & 3;
-    trits[c] = static_cast<int8_t>(code - 1);
-    const int64_t g = m.groups > 1 ? c / m.group_cols : 0;
-    const int64_t k = r * m.scale_stride + g;
-    scales[c] = m.fp16_scales ? infer::fp16_to_float(m.scales16[static_cast<size_t>(k)]) : m.scales[static_cast<size_t>(k)];
+    trits[c] = static_cast<int8_t>(m.value(r, c));
+    scales[c] = m.scale(r, c);
   }
 }
 

@@ -13,6 +13,7 @@
 #include "codec/packed_levels.h"
 #include "codec/ternary.h"
 #include "common/error.h"
+#include "common/release_memory.h"
 #include "infer/kernels.h"
 #include "io/pt_archive.h"
 
@@ -491,16 +492,20 @@ int64_t TernaryMatrix::bytes() const {
 
 int64_t TernaryMatrix::chunk_bytes() const { return max_level == 1 ? kChunkBytes : kLevelsChunkBytes; }
 
+int TernaryMatrix::value(int64_t r, int64_t c) const {
+  const uint8_t* chunk = codes.data() + (r * chunks + c / kChunkCols) * chunk_bytes();
+  const int64_t i = c % kChunkCols;
+  const int code = max_level == 1 ? (chunk[i % 8] >> (2 * (i / 8))) & 3 : (chunk[i % 16] >> (4 * (i / 16))) & 15;
+  return code - max_level;
+}
+
+float TernaryMatrix::scale(int64_t r, int64_t c) const {
+  const int64_t k = r * scale_stride + (groups > 1 ? c / group_cols : 0);
+  return fp16_scales ? fp16_to_float(scales16[static_cast<size_t>(k)]) : scales[static_cast<size_t>(k)];
+}
+
 void TernaryMatrix::row(int64_t r, float* out) const {
-  const uint8_t* w = codes.data() + r * chunks * chunk_bytes();
-  for (int64_t c = 0; c < cols; ++c) {
-    const int64_t i = c % kChunkCols;
-    const uint8_t* chunk = w + (c / kChunkCols) * chunk_bytes();
-    const int code = max_level == 1 ? (chunk[i % 8] >> (2 * (i / 8))) & 3 : (chunk[i % 16] >> (4 * (i / 16))) & 15;
-    const int64_t k = r * scale_stride + (groups > 1 ? c / group_cols : 0);
-    const float s = fp16_scales ? fp16_to_float(scales16[static_cast<size_t>(k)]) : scales[static_cast<size_t>(k)];
-    out[c] = static_cast<float>(code - max_level) * s;
-  }
+  for (int64_t c = 0; c < cols; ++c) out[c] = static_cast<float>(value(r, c)) * scale(r, c);
 }
 
 int64_t DenseMatrix::bytes() const { return static_cast<int64_t>(w.size() * 4 + w16.size() * 2); }

@@ -59,6 +59,10 @@ struct TernaryMatrix {
   int64_t group_cols = 0;          // columns per run when groups > 1
   int64_t bytes() const;
   int64_t chunk_bytes() const;      // 8 (I2-32) or 16 (I4-32)
+  // The integer value (-max_level..max_level) and the fp32 scale of element
+  // (r, c): the one reading of the layout, for everything outside the kernels.
+  int value(int64_t r, int64_t c) const;
+  float scale(int64_t r, int64_t c) const;
   void row(int64_t r, float* out) const;  // cols floats: value * scale in fp32
 };
 
