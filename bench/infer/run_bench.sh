@@ -8,7 +8,10 @@
 #   (b) memory-bound: random ternary weights in TinyLlama-1.1B's shape (made here by
 #       make_ternary_model) against the same model decoded to dense fp32 and run by
 #       libtorch as a plain Hugging Face folder (full-precision activations); the
-#       engine also with its decoded head in fp16 (SEEDFORGE_INFER_FP16_DENSE=1).
+#       engine also with its decoded head in fp16 (SEEDFORGE_INFER_FP16_DENSE=1);
+#       and the same shape with make demo's projection levels (attention at 5
+#       levels, the MLP at 7) on the I4-32 kernel against those levels decoded to
+#       dense fp16 (SEEDFORGE_INFER_DENSE_LEVELS=1 SEEDFORGE_INFER_FP16_DENSE=1).
 # Every figure is one process (so that its peak RSS is its own): decode tokens/s
 # (greedy from BOS with the KV cache; 256 steps for (a), 32 for (b)), prefill
 # tokens/s (one prompt of 256), peak RSS and RSS after loading, user and sys CPU
@@ -144,6 +147,17 @@ if [ "$LARGE" = 1 ]; then
     bench_one tinyllama-shape "torch dense fp32" "$t" "BM_TorchDecode/threads:$t/steps:32" decode SEEDFORGE_INFER_DENSE="$LDENSE"
     bench_one tinyllama-shape "torch dense fp32" "$t" "BM_TorchPrefill/threads:$t/tokens:256" prefill SEEDFORGE_INFER_DENSE="$LDENSE"
   done
+  echo "(b) TinyLlama-1.1B shape, random levels (5 and 7)" >&2
+  LLEVELS=$OUT/tinyllama-shape-levels.stage1.pt
+  [ -f "$LLEVELS" ] || "$MAKER" --output "$LLEVELS" --attn-levels 2 --mlp-levels 3
+  for t in 1 2; do
+    bench_one tinyllama-shape-levels engine "$t" "BM_EngineDecode/threads:$t/steps:32" decode SEEDFORGE_INFER_MODEL="$LLEVELS"
+    bench_one tinyllama-shape-levels engine "$t" "BM_EnginePrefill/threads:$t/tokens:256" prefill SEEDFORGE_INFER_MODEL="$LLEVELS"
+    bench_one tinyllama-shape-levels "engine, levels as dense fp16" "$t" "BM_EngineDecode/threads:$t/steps:32" decode \
+      SEEDFORGE_INFER_MODEL="$LLEVELS" SEEDFORGE_INFER_DENSE_LEVELS=1 SEEDFORGE_INFER_FP16_DENSE=1
+    bench_one tinyllama-shape-levels "engine, levels as dense fp16" "$t" "BM_EnginePrefill/threads:$t/tokens:256" prefill \
+      SEEDFORGE_INFER_MODEL="$LLEVELS" SEEDFORGE_INFER_DENSE_LEVELS=1 SEEDFORGE_INFER_FP16_DENSE=1
+  done
 fi
 
 # The table.
@@ -160,7 +174,7 @@ keys = []
 for r in rows:
     k = (r["model"], r["runner"], r["threads"])
     if k not in keys: keys.append(k)
-steps = {"stories260K": 256, "tinyllama-shape": 32}
+steps = {"stories260K": 256, "tinyllama-shape": 32, "tinyllama-shape-levels": 32}
 for k in keys:
     d = next((r for r in rows if (r["model"], r["runner"], r["threads"]) == k and r["kind"] == "decode"), None)
     p = next((r for r in rows if (r["model"], r["runner"], r["threads"]) == k and r["kind"] == "prefill"), None)
