@@ -81,7 +81,8 @@ bench_one() {
   extra=$($PY - "$json" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
-b = [x for x in d["benchmarks"] if x.get("aggregate_name") == "median"][0]
+# The median of the repetitions; with --repeats 1 Google Benchmark reports no aggregates, only the run.
+b = ([x for x in d["benchmarks"] if x.get("aggregate_name") == "median"] or d["benchmarks"])[0]
 print(json.dumps({"tokens_per_second": b["items_per_second"], "rss_after_load_mib": b["rss_after_load_MiB"],
                   "weights_mib": b["weights_MiB"], "cpu_user_s_per_iter": b["user_s"], "cpu_sys_s_per_iter": b["sys_s"],
                   "kernels": b.get("label", ""), "cpu": d["context"].get("mhz_per_cpu", 0),
