@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <iterator>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <limits>
 
 #include "common/error.h"

@@ -108,8 +108,7 @@ std::vector<Stage1Tensor> share_storages(const std::vector<Stage1Tensor>& tensor
   std::map<Kind, std::pair<int, int64_t>> open;  // kind -> record number, its bytes so far
   // The record a tensor of `bytes` goes to, in the order tensors come.
   auto place = [&](const Kind& kind, int64_t bytes) {
-    auto [it, fresh] = open.try_emplace(kind, 0, 0);
-    auto& [record, used] = it->second;
+    auto& [record, used] = open.try_emplace(kind, 0, 0).first->second;
     if (used > 0 && used + bytes > max_record_bytes) {
       ++record;
       used = 0;
