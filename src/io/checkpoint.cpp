@@ -106,7 +106,9 @@ Checkpoint read_checkpoint_header(const std::string& path) {
     return ck;
   }
   if (format == "hf") return read_hf_folder_header(path);
-  return load_checkpoint(path);  // a state dict's config is read from its tensors
+  Checkpoint ck = load_checkpoint(path);  // a state dict's config is read from its tensors
+  ck.projection_bytes = projection_element_bytes(ck.tensors, ck.config);
+  return ck;
 }
 
 bool checkpoint_config_in_header(const std::string& path) {

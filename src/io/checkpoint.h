@@ -17,6 +17,11 @@ struct Checkpoint {
   std::string tokenizer_path;   // a tokenizer file found beside the input, or ""
   std::string tokenizer_kind;   // set when the tokenizer is embedded (stage1 files)
   std::string tokenizer_bytes;  // its raw bytes, when embedded
+  // Bytes an element of the projection matrices needs to be held exactly
+  // (projection_element_bytes): 2 when read_checkpoint_header() saw them
+  // stored in 16 bits (BF16/F16 safetensors) or holding only 16-bit values
+  // (a state dict, read whole), else 4. The memory plan's original.
+  int projection_bytes = 4;
 };
 
 // The format of `path` judged from its content (zip magic, safetensors header,

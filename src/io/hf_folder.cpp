@@ -138,6 +138,13 @@ Checkpoint read_hf_folder_header(const std::string& dir) {
                           config_path.string(), " implies ", shape_string(p.shape));
       }
     }
+    // Stored in 16 bits, the projections narrow back exactly (narrow_exact_projections).
+    bool narrow = true;
+    for (const std::string& projection : projection_names(ck.config)) {
+      const std::string& dtype = by_name.at(projection + ".weight")->dtype;
+      narrow = narrow && (dtype == "BF16" || dtype == "F16");
+    }
+    ck.projection_bytes = narrow ? 2 : 4;
   }
   return ck;
 }

@@ -218,6 +218,44 @@ std::vector<std::string> projection_names(const ModelConfig& config) {
   return names;
 }
 
+torch::ScalarType exact_narrow_type(const torch::Tensor& t) {
+  for (const torch::ScalarType narrow : {torch::kBFloat16, torch::kFloat16}) {
+    if (t.to(narrow).to(t.scalar_type()).equal(t)) return narrow;
+  }
+  return torch::kFloat32;
+}
+
+int64_t narrow_exact_projections(Transformer& model) {
+  torch::NoGradGuard no_grad;
+  const auto modules = model->named_modules();
+  int64_t freed = 0;
+  for (const std::string& name : projection_names(model->config())) {
+    const std::shared_ptr<torch::nn::Module>* m = modules.find(name);
+    auto* dense = m == nullptr ? nullptr : dynamic_cast<DenseLinearImpl*>(m->get());
+    if (dense == nullptr) throw usage_error("narrow_exact_projections: ", name, " is not a dense projection");
+    torch::Tensor& w = dense->weight;
+    if (w.scalar_type() != torch::kFloat32) continue;
+    const torch::ScalarType narrow = exact_narrow_type(w);
+    if (narrow == torch::kFloat32) continue;
+    freed += w.numel() * int64_t(w.element_size() - torch::elementSize(narrow));
+    w.set_data(w.to(narrow));
+  }
+  return freed;
+}
+
+int projection_element_bytes(const StateDict& tensors, const ModelConfig& config) {
+  const std::vector<std::string> names = projection_names(config);
+  const std::set<std::string> projections(names.begin(), names.end());
+  bool any = false;
+  for (const auto& [name, t] : tensors) {
+    const std::string module = name.size() > 7 ? name.substr(0, name.size() - 7) : "";  // less ".weight"
+    if (t.dim() != 2 || projections.count(module) == 0 || name.compare(module.size(), 7, ".weight") != 0) continue;
+    if (exact_narrow_type(t.to(torch::kFloat32)) == torch::kFloat32) return 4;
+    any = true;
+  }
+  return any ? 2 : 4;
+}
+
 StateDict model_state_dict(const Transformer& model) {
   StateDict out;
   for (const auto& item : model->named_parameters(/*recurse=*/true)) {

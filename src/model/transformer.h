@@ -169,4 +169,21 @@ Transformer build_model(const ModelConfig& config, const StateDict& tensors, con
 // Names of the 7 projections per layer that BitNet converts, in order.
 std::vector<std::string> projection_names(const ModelConfig& config);
 
+// The narrowest floating type that holds every value of `t` (fp32) exactly:
+// bf16, else fp16, else fp32. A checkpoint saved in 16 bits and read as fp32
+// gets its 16-bit type back. A NaN never compares equal, so it stays fp32.
+torch::ScalarType exact_narrow_type(const torch::Tensor& t);
+
+// Stores each projection matrix of a dense model (projection_names) in its
+// exact_narrow_type(): a model read from a bf16 checkpoint then holds them in
+// 2 bytes a weight instead of 4. Its forwards do not change, bit for bit: a
+// dense projection casts its weight to the input's dtype for each product
+// (DenseLinearImpl::forward), and widening to fp32 is exact. Returns the
+// bytes freed. Throws usage_error on a converted (BitLinear) model.
+int64_t narrow_exact_projections(Transformer& model);
+
+// The bytes an element of the projection matrices in `tensors` (fp32) needs
+// to be held exactly: 2 when every one of them narrows to 16 bits, else 4.
+int projection_element_bytes(const StateDict& tensors, const ModelConfig& config);
+
 }  // namespace seedforge

@@ -228,6 +228,7 @@ Stage1Plan plan_stage1(const std::string& input, const std::string& output, cons
   plan.memory = estimate_training_memory(mc, train, train.kd_weight > 0, cuda, memory.bf16, memory.activation_checkpointing);
   memory.input_file_bytes = plan.input_bytes;
   memory.config_in_header = checkpoint_config_in_header(input);
+  memory.original_projection_bytes = head.projection_bytes;
   memory.train_tokens = stream_tokens;
   memory.train_windows = windows;
   memory.output_bytes = plan.estimated_output_bytes;

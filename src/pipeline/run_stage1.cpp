@@ -209,10 +209,12 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
   // The memory plan from the checkpoint's header where it has one (no weight
   // read): a run that cannot fit stops here rather than after the load.
   if (checkpoint_config_in_header(input)) {
-    const ModelConfig header_config = read_checkpoint_header(input).config;
+    const Checkpoint header = read_checkpoint_header(input);
+    const ModelConfig& header_config = header.config;
     check_projection_levels_match(parse_projection_levels(train.projection_levels, "config"),
                                   projection_names(header_config), "config");
     Stage1MemoryInputs memory = stage1_memory_inputs(config, header_config, train, fine_tune);
+    memory.original_projection_bytes = header.projection_bytes;
     memory.input_file_bytes = path_bytes(input);
     memory.config_in_header = true;
     memory.eval_batch_tokens = text_eval_batch_tokens(memory.model.vocab_size);
@@ -300,6 +302,16 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
     // one at a time (targets, evaluation), its matrices in bf16 as the
     // end-to-end phase's teacher.
     LoadedModel m = load_model(input, config.eval.tokenizer, blockwise ? torch::Device(torch::kCPU) : device);
+    if (blockwise) {
+      // The host holds the original for the whole run: a bf16 checkpoint's
+      // projections stay 2 bytes a weight, widened exactly for each product.
+      const int64_t freed = narrow_exact_projections(m.model);
+      if (freed > 0) {
+        release_free_memory();
+        log_info(concat("the original's projection matrices are held in 16 bits on the host, as the checkpoint stores them (",
+                        format_bytes(double(freed)), " less than fp32)"));
+      }
+    }
     report.input_bytes = path_bytes(input);
     report.parameters = parameter_count(m.checkpoint.config);
     metrics.set_gauge(stage1_metric::kInputBytes, double(report.input_bytes));

@@ -92,17 +92,22 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
   out.push_back(load);
 
   // Block-wise keeps the original on the host and streams its layers to the
-  // GPU; end-to-end moves it there whole (run_stage1.cpp).
+  // GPU; end-to-end moves it there whole (run_stage1.cpp). Block-wise holds
+  // its projection matrices in 16 bits when the checkpoint does.
   const bool original_on_host = in.train.mode == "blockwise";
+  const double projections = double(projection_parameter_count(c));
+  const double original = original_on_host
+                              ? double(in.original_projection_bytes) * projections + 4.0 * (p - projections)
+                              : weights;
   PhaseMemory baseline{"baseline evaluation", {}, {}};
   if (in.cuda && original_on_host) {
-    baseline.host.terms = {{"original", weights}};
+    baseline.host.terms = {{"original", original}};
     add_streamed_evaluation(baseline, c, eval, in.eval_tokens);
   } else if (in.cuda) {
     baseline.host.terms = {{"original", 0.0}};
     baseline.device.terms = {{"original", weights}, {"evaluation batch", eval}, {"runtime", runtime_bytes(true)}};
   } else {
-    baseline.host.terms = {{"original", weights}, {"evaluation batch", eval}};
+    baseline.host.terms = {{"original", original}, {"evaluation batch", eval}};
   }
   out.push_back(baseline);
 
@@ -113,21 +118,28 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
     // the targets, one block's activations, a batch of inputs and targets;
     // the calibration inputs and targets of all N windows stay on the host.
     const double block_params = layer_parameters(c);
+    const double block_projections = projections / double(std::max<int64_t>(c.n_layers, 1));
     const double element = in.bf16 ? 2.0 : 4.0;
     const double windows = double(std::min(in.train.block_windows, std::max<int64_t>(in.train_windows, 1)));
     const double calibration = 2.0 * windows * double(in.train.seq_len) * double(c.dim) * element;
     const double batch = 2.0 * double(in.train.batch_size * in.train.seq_len * c.dim) * element;
     std::vector<std::pair<std::string, double>> block = {
         {"student block (weights, gradients, AdamW)", 16.0 * block_params},
-        {"original block", 4.0 * block_params},
+        {"original block", double(in.original_projection_bytes) * block_projections +
+                               4.0 * (block_params - block_projections)},
         {"block activations", layer_activation_bytes(c, in.train, in.bf16)},
         {"input and target batch", batch}};
+    // A 16-bit projection of the original is widened for each product.
+    if (in.original_projection_bytes < 4 && !in.bf16) {
+      block.emplace_back("one original projection widened", 4.0 * double(c.dim) *
+                                                                 double(std::max(c.hidden_dim, c.n_heads * c.head_dim())));
+    }
     // Learned scales: one fp32 gain a ternary scale, the block's trained
     // (value, gradient, AdamW: 16 bytes), every block's kept in the student.
     const double gains = in.train.learned_scales ? scale_count : 0.0;
     if (gains > 0.0) block.emplace_back("learned scale gains of the block", 16.0 * gains / double(c.n_layers));
     PhaseMemory bw{"block-wise fine-tuning", {}, {}};
-    bw.host.terms = {{"original", weights}, {"student", weights + 4.0 * gains},
+    bw.host.terms = {{"original", original}, {"student", weights + 4.0 * gains},
                      {"calibration inputs and targets", calibration}, {"token stream", stream}};
     if (in.cuda) {
       bw.device.terms = block;
@@ -144,7 +156,6 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
       // trained gain); the scales, norms and float matrices train (gradients
       // and AdamW); the whole model's activations; a frozen layer rebuilds
       // one projection's W (compute dtype) and its dW (fp32) at a time.
-      const double projections = double(projection_parameter_count(c));
       const double rest = p - projections;  // embeddings, head, norms, biases
       const double float_matrices = double(matrix_parameter_count(c)) - projections;
       const double trained = scale_count + rest - (in.float_matrices_frozen ? float_matrices : 0.0);
@@ -166,12 +177,12 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
         // The teacher is the original moved to the device (matrices in bf16
         // under bf16); without distillation the original stays on the host.
         e2e.device.terms = terms;
-        e2e.device.terms.emplace_back("teacher", teacher ? teacher_bytes(c, in.bf16) : 0.0);
+        e2e.device.terms.emplace_back("teacher", teacher ? (in.bf16 ? teacher_bytes(c, true) : original) : 0.0);
         e2e.device.terms.emplace_back("runtime", runtime_bytes(true));
-        e2e.host.terms = {{"original", teacher ? 0.0 : weights}, {"token stream", stream}};
+        e2e.host.terms = {{"original", teacher ? 0.0 : original}, {"token stream", stream}};
       } else {
         e2e.host.terms = terms;
-        e2e.host.terms.emplace_back("original (the teacher when distilling)", weights);
+        e2e.host.terms.emplace_back("original (the teacher when distilling)", original);
         e2e.host.terms.emplace_back("token stream", stream);
       }
       out.push_back(e2e);
@@ -213,7 +224,6 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
   // After a block-wise end-to-end phase the student's trits are int8 already
   // (the ternary form shares them).
   const bool frozen = in.fine_tune && in.train.mode == "blockwise" && in.train.e2e_steps > 0;
-  const double projections = double(projection_parameter_count(c));
   const double frozen_student = projections + 8.0 * scale_count + 4.0 * (p - projections);
   encoding.host.terms = {{"student", frozen ? frozen_student : weights},
                          {frozen ? "ternary weights (dequantized)" : "ternary weights (dequantized and trits)",

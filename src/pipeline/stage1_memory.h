@@ -73,6 +73,10 @@ struct Stage1MemoryInputs {
   // before the first step (bitnet.float_freeze_fraction 0): no gradients or
   // AdamW moments for them.
   bool float_matrices_frozen = false;
+  // Bytes a projection weight of the original takes on the host in block-wise
+  // mode: 2 when the checkpoint stores them in 16 bits (Checkpoint::
+  // projection_bytes; the run keeps them so, narrow_exact_projections), else 4.
+  int original_projection_bytes = 4;
 };
 
 // The fields every plan shares, as the run resolves them from `config`: the

@@ -2,6 +2,7 @@
 // ../shared/data/README.md, and the file-size validation of the reader.
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -125,5 +126,44 @@ TEST(Stories260K, ConvertedCopiesGiveTheSameLogits) {
     Transformer model = build_model(ck.config, ck.tensors, path);
     const double diff = (model->forward(tokens) - expected).abs().max().item<double>();
     EXPECT_LT(diff, 1e-6) << path;
+  }
+}
+
+// narrow_exact_projections: stories260K (fp32 values) keeps every projection
+// in fp32; rounded to bf16 first, its projections become bf16 (2 bytes a
+// weight freed) and its logits do not move by a bit, whatever the batch
+// shape, because each product widens the weight back to the same fp32 values.
+TEST(Stories260K, ProjectionsNarrowedToTheirExact16BitTypeGiveTheSameLogits) {
+  EXPECT_EQ(exact_narrow_type(torch::tensor({1.0f, -0.5f, 3.0f})), torch::kBFloat16);
+  EXPECT_EQ(exact_narrow_type(torch::tensor({1.0f + 1.0f / 1024})), torch::kFloat16);  // 10 mantissa bits
+  EXPECT_EQ(exact_narrow_type(torch::tensor({1.0f + 1.0f / (1 << 20)})), torch::kFloat32);
+  EXPECT_EQ(exact_narrow_type(torch::tensor({1.0f, std::nanf("")})), torch::kFloat32);
+
+  Checkpoint ck = load_llama2c(test::stories_model());
+  Transformer raw = build_model(ck.config, ck.tensors, ck.path);
+  EXPECT_EQ(projection_element_bytes(ck.tensors, ck.config), 4);
+  EXPECT_EQ(narrow_exact_projections(raw), 0);
+  for (const auto& p : raw->parameters()) EXPECT_EQ(p.scalar_type(), torch::kFloat32);
+
+  int64_t projection_weights = 0;
+  for (auto& [name, t] : ck.tensors) {
+    if (t.dim() == 2 && name.rfind("model.layers.", 0) == 0) {
+      t = t.to(torch::kBFloat16).to(torch::kFloat32);
+      projection_weights += t.numel();
+    }
+  }
+  EXPECT_EQ(projection_element_bytes(ck.tensors, ck.config), 2);
+  Transformer wide = build_model(ck.config, ck.tensors, ck.path);
+  Transformer narrow = build_model(ck.config, ck.tensors, ck.path);
+  EXPECT_EQ(narrow_exact_projections(narrow), 2 * projection_weights);
+  for (const auto& item : narrow->named_parameters()) {
+    const bool projection = item.value().dim() == 2 && item.key().rfind("model.layers.", 0) == 0;
+    EXPECT_EQ(item.value().scalar_type(), projection ? torch::kBFloat16 : torch::kFloat32) << item.key();
+  }
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(11);
+  for (const int64_t rows : {1, 3}) {
+    const torch::Tensor tokens = torch::randint(0, ck.config.vocab_size, {rows, 40}, torch::kInt64);
+    EXPECT_TRUE(torch::equal(narrow->forward(tokens), wide->forward(tokens))) << rows << " rows";
   }
 }

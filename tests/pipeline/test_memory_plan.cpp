@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "eval/peak_memory.h"
+#include "io/checkpoint.h"
 #include "model/parameter_shapes.h"
 #include "pipeline/plan_stage1.h"
 #include "pipeline/run_stage1.h"
@@ -20,6 +21,7 @@
 #include "pipeline_test_util.h"
 #include "test_util.h"
 #include "train/bit_linear.h"
+#include "train/memory_estimate.h"
 #include "train/options_from_config.h"
 
 using namespace seedforge;
@@ -57,8 +59,8 @@ ModelConfig grouped_scales_model() {
 }
 
 // config.json, the llama2 tokenizer, and model.safetensors whose header
-// lists every tensor in bf16 and whose data section is a hole.
-void write_sparse_hf_folder(const std::string& dir, const ModelConfig& c) {
+// lists every tensor in `dtype` (BF16 or F32) and whose data section is a hole.
+void write_sparse_hf_folder(const std::string& dir, const ModelConfig& c, const std::string& dtype = "BF16") {
   fs::create_directories(dir);
   nlohmann::json config = {{"architectures", {"LlamaForCausalLM"}},
                            {"model_type", "llama"},
@@ -77,8 +79,8 @@ void write_sparse_hf_folder(const std::string& dir, const ModelConfig& c) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   uint64_t offset = 0;
   for (const ParameterShape& p : parameter_shapes(c)) {
-    const uint64_t bytes = uint64_t(p.numel()) * 2;
-    header[p.name] = {{"dtype", "BF16"}, {"shape", p.shape}, {"data_offsets", {offset, offset + bytes}}};
+    const uint64_t bytes = uint64_t(p.numel()) * (dtype == "F32" ? 4 : 2);
+    header[p.name] = {{"dtype", dtype}, {"shape", p.shape}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   std::string text = header.dump();
@@ -174,6 +176,38 @@ TEST(MemoryPlan, BlockwiseFitsA1BModelOn16GBWhereEndToEndDoesNot) {
     }
   }
   EXPECT_EQ(blocks.train_steps, 22 * config.bitnet.block_steps + 100);
+}
+
+TEST(MemoryPlan, BlockwiseHoldsA16BitOriginalsProjectionsIn2BytesAWeight) {
+  // The run keeps a bf16 checkpoint's projections in bf16 on the host
+  // (narrow_exact_projections); the plan knows it from the safetensors
+  // header's dtypes. An F32 file's original stays 4 bytes a parameter.
+  test::TempDir dir;
+  const ModelConfig shape = tinyllama_shape();
+  write_sparse_hf_folder(dir.file("bf16"), shape, "BF16");
+  write_sparse_hf_folder(dir.file("f32"), shape, "F32");
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
+  EXPECT_EQ(read_checkpoint_header(dir.file("bf16")).projection_bytes, 2);
+  EXPECT_EQ(read_checkpoint_header(dir.file("f32")).projection_bytes, 4);
+  Stage1Config config = test::tiny_config(4);
+  config.eval.max_docs = 4;
+  config.bitnet.mode = "blockwise";
+  config.bitnet.e2e_steps = 2;
+  const double p = double(parameter_count(shape)), projections = double(projection_parameter_count(shape));
+  for (const std::string dtype : {"bf16", "f32"}) {
+    SCOPED_TRACE(dtype);
+    const Stage1Plan plan = plan_stage1(dir.file(dtype), dir.file("never.stage1.pt"), config);
+    const double expected = dtype == "bf16" ? 2.0 * projections + 4.0 * (p - projections) : 4.0 * p;
+    int checked = 0;
+    for (const PhaseMemory& m : plan.phases) {
+      for (const auto& [name, bytes] : m.host.terms) {
+        if (name.rfind("original", 0) != 0) continue;
+        EXPECT_DOUBLE_EQ(bytes, expected) << m.phase << ": " << name;
+        ++checked;
+      }
+    }
+    EXPECT_EQ(checked, 3);  // baseline evaluation, block-wise phase, end-to-end phase
+  }
 }
 
 TEST(MemoryPlan, EndToEndPhaseTermsAreTheFrozenStudentsBytes) {

@@ -144,6 +144,38 @@ TEST(Blockwise, StoppedAfterABlockAndResumedEqualsTheUninterruptedRun) {
   }
 }
 
+TEST(Blockwise, AnOriginalHoldingItsProjectionsIn16BitsTrainsTheSameStudent) {
+  // stage1 keeps a bf16 checkpoint's original in bf16 on the host
+  // (narrow_exact_projections). Its blocks' outputs, the targets, are the
+  // fp32 original's bit for bit, so the trained student is too.
+  StateDict rounded = model_state_dict(test::stories_fixture(40).loaded.model);
+  for (auto& [name, t] : rounded) {
+    if (t.dim() == 2 && name.rfind("model.layers.", 0) == 0) t = t.to(torch::kBFloat16).to(torch::kFloat32);
+  }
+  const ModelConfig& c = test::stories_fixture(40).loaded.model->config();
+  for (const std::string inputs : {"converted", "original"}) {
+    SCOPED_TRACE("block_inputs " + inputs);
+    TrainOptions o = block_options();
+    o.block_inputs = inputs;
+    const TrainData data = data_for(o);
+    std::vector<StateDict> students;
+    for (const bool narrow : {false, true}) {
+      Transformer original = build_model(c, rounded, "rounded");
+      if (narrow) {
+        ASSERT_GT(narrow_exact_projections(original), 0);
+      }
+      Transformer student = build_model(c, rounded, "rounded");
+      convert_to_bitnet(student, bitnet_options(o));
+      train_blockwise(student, original, data, o);
+      students.push_back(model_state_dict(student));
+    }
+    ASSERT_EQ(students[0].size(), students[1].size());
+    for (size_t i = 0; i < students[0].size(); ++i) {
+      EXPECT_TRUE(torch::equal(students[0][i].second, students[1][i].second)) << students[0][i].first;
+    }
+  }
+}
+
 TEST(Blockwise, ResumeWithAnotherFingerprintIsRefused) {
   const Transformer& dense = test::stories_fixture(40).loaded.model;
   test::TempDir dir;
