@@ -563,18 +563,21 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
     file.seedlm = seedlm;
     const BitNetOptions bitnet = bitnet_options(train);
     file.bitnet = {true, bitnet.activation_bits, bitnet.per_row_scale, bitnet.scale_group, bitnet.input_norm};
-    std::map<std::string, TernaryWeight> ternary;
-    for (TernaryWeight& t : ternary_weights(student)) ternary.emplace(t.name, std::move(t));
+    // One projection's ternary form at a time (its dequantized fp32 copy is
+    // 4 bytes a weight): a large model never holds all of them at once.
+    std::map<std::string, const BitLinearImpl*> projections;
+    for (const auto& [name, layer] : bit_linear_layers(student)) projections.emplace(name + ".weight", layer);
     for (const auto& [name, value] : model_state_dict(student)) {
       if (is_scale_gain(name)) continue;  // part of its projection's ternary scale
       Stage1Tensor enc;
       torch::Tensor used = value;  // what the fine-tuned model multiplies by
-      if (auto it = ternary.find(name); it != ternary.end()) {
-        used = it->second.dequantized;
+      if (auto it = projections.find(name); it != projections.end()) {
+        const TernaryWeight ternary = ternary_weight(name.substr(0, name.size() - 7), *it->second);  // less ".weight"
+        used = ternary.dequantized;
         BitNetOptions layer = bitnet;  // this projection's levels
-        layer.max_level = it->second.max_level;
+        layer.max_level = ternary.max_level;
         enc = config.encoding.ternary == TernaryEncoding::kPacked
-                  ? encode_ternary_tensor(name, it->second.trits, it->second.scale, layer)
+                  ? encode_ternary_tensor(name, ternary.trits, ternary.scale, layer)
                   : encode_seedlm_tensor(
                         name, used, seedlm,
                         [&, reported = int64_t{0}](int64_t done, int64_t) mutable {

@@ -217,18 +217,16 @@ std::vector<PhaseMemory> estimate_stage1_memory(const Stage1MemoryInputs& in) {
   // The original is released after fine-tuning, the student once encoded,
   // the in-memory compressed model once evaluated (run_stage1.cpp).
   PhaseMemory encoding{"encoding", {}, {}};
-  // The ternary form of every projection (dequantized fp32 and int8 trits,
-  // 5 bytes a weight) is built first; then one tensor at a time is encoded
-  // (the int8 codec's three fp32 temporaries and payload, 13 bytes an
-  // element) and decoded for its error (4 bytes).
-  // After a block-wise end-to-end phase the student's trits are int8 already
-  // (the ternary form shares them).
+  // One tensor at a time (run_stage1.cpp), at most 22 bytes an element of
+  // the largest matrix: a projection's ternary form (dequantized fp32 and
+  // int8 trits, 5 bytes a weight), its encoding (the int8 codec's three fp32
+  // temporaries and payload, 13 bytes an element) and its decoded copy for
+  // the error (4 bytes). After a block-wise end-to-end phase the student's
+  // trits are int8 already.
   const bool frozen = in.fine_tune && in.train.mode == "blockwise" && in.train.e2e_steps > 0;
   const double frozen_student = projections + 8.0 * scale_count + 4.0 * (p - projections);
   encoding.host.terms = {{"student", frozen ? frozen_student : weights},
-                         {frozen ? "ternary weights (dequantized)" : "ternary weights (dequantized and trits)",
-                          (frozen ? 4.0 : 5.0) * projections},
-                         {"one tensor's encoding and decoded copy", 17.0 * largest_float},
+                         {"one tensor's ternary form, encoding and decoded copy", 22.0 * largest_float},
                          {"output", double(in.output_bytes)}};
   out.push_back(encoding);
 

@@ -419,31 +419,33 @@ BitNetOptions bitnet_options_of(const Transformer& model) {
   return options;
 }
 
-std::vector<TernaryWeight> ternary_weights(const Transformer& model) {
+TernaryWeight ternary_weight(const std::string& name, const BitLinearImpl& layer) {
   torch::NoGradGuard no_grad;
-  std::vector<TernaryWeight> out;
-  for (const auto& [name, layer] : bit_linear_layers(model)) {
-    const BitNetOptions& options = layer->options();
-    // Scale and trits on the weight's own device, so that they are the very
-    // values the layer uses; then to CPU.
-    torch::Tensor gamma, trits;
-    if (layer->trits_frozen()) {
-      gamma = layer->frozen_scale();
-      trits = layer->weight.detach();
-    } else {
-      const torch::Tensor w = layer->weight.detach().to(torch::kFloat32);
-      gamma = layer->scale();
-      trits = ternary_trits(w, gamma, options);
-    }
-    TernaryWeight t;
-    t.name = name + ".weight";
-    t.max_level = options.max_level;
-    t.dequantized = (trits.to(torch::kFloat32) * spread_scale(gamma, trits.size(1), options)).cpu().contiguous();
-    t.trits = trits.cpu().contiguous();
-    const bool one_per_row = options.per_row_scale && options.scale_group <= 0;
-    t.scale = (one_per_row ? gamma.squeeze(1) : gamma).cpu().contiguous();
-    out.push_back(std::move(t));
+  const BitNetOptions& options = layer.options();
+  // Scale and trits on the weight's own device, so that they are the very
+  // values the layer uses; then to CPU.
+  torch::Tensor gamma, trits;
+  if (layer.trits_frozen()) {
+    gamma = layer.frozen_scale();
+    trits = layer.weight.detach();
+  } else {
+    const torch::Tensor w = layer.weight.detach().to(torch::kFloat32);
+    gamma = layer.scale();
+    trits = ternary_trits(w, gamma, options);
   }
+  TernaryWeight t;
+  t.name = name + ".weight";
+  t.max_level = options.max_level;
+  t.dequantized = (trits.to(torch::kFloat32) * spread_scale(gamma, trits.size(1), options)).cpu().contiguous();
+  t.trits = trits.cpu().contiguous();
+  const bool one_per_row = options.per_row_scale && options.scale_group <= 0;
+  t.scale = (one_per_row ? gamma.squeeze(1) : gamma).cpu().contiguous();
+  return t;
+}
+
+std::vector<TernaryWeight> ternary_weights(const Transformer& model) {
+  std::vector<TernaryWeight> out;
+  for (const auto& [name, layer] : bit_linear_layers(model)) out.push_back(ternary_weight(name, *layer));
   return out;
 }
 

@@ -134,8 +134,11 @@ struct TernaryWeight {
   torch::Tensor scale;        // fp32 gamma: [] (per tensor), [O] (per row) or [O, G] (per row and column run)
   torch::Tensor dequantized;  // [O, I] fp32: scale * trits, what BitLinear multiplies by at lambda = 1
 };
-// For every BitLinear, from its current latent weights, or for a frozen one
-// its trits and trained scale (CPU tensors).
+// One BitLinear's, from its current latent weights, or for a frozen one its
+// trits and trained scale (CPU tensors). `name`: the layer's canonical name
+// without ".weight" (bit_linear_layers).
+TernaryWeight ternary_weight(const std::string& name, const BitLinearImpl& layer);
+// ternary_weight() of every BitLinear, in bit_linear_layers() order.
 std::vector<TernaryWeight> ternary_weights(const Transformer& model);
 // model_state_dict() with each projection weight replaced by its dequantized
 // ternary value (and frozen layers' scale gains left out): loaded into a
