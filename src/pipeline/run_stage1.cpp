@@ -308,8 +308,8 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
       const int64_t freed = narrow_exact_projections(m.model);
       if (freed > 0) {
         release_free_memory();
-        log_info(concat("the original's projection matrices are held in 16 bits on the host, as the checkpoint stores them (",
-                        format_bytes(double(freed)), " less than fp32)"));
+        log_info(concat("the original's projection matrices are held in 16 bits on the host, as the checkpoint ",
+                        "stores them (", format_bytes(double(freed)), " less than fp32)"));
       }
     }
     report.input_bytes = path_bytes(input);
@@ -565,14 +565,16 @@ Stage1Report run_stage1(const std::string& input, const std::string& output, con
     file.bitnet = {true, bitnet.activation_bits, bitnet.per_row_scale, bitnet.scale_group, bitnet.input_norm};
     // One projection's ternary form at a time (its dequantized fp32 copy is
     // 4 bytes a weight): a large model never holds all of them at once.
-    std::map<std::string, const BitLinearImpl*> projections;
-    for (const auto& [name, layer] : bit_linear_layers(student)) projections.emplace(name + ".weight", layer);
+    std::map<std::string, std::pair<std::string, const BitLinearImpl*>> projections;  // weight -> (layer name, layer)
+    for (const auto& [name, layer] : bit_linear_layers(student)) {
+      projections.emplace(name + ".weight", std::make_pair(name, layer));
+    }
     for (const auto& [name, value] : model_state_dict(student)) {
       if (is_scale_gain(name)) continue;  // part of its projection's ternary scale
       Stage1Tensor enc;
       torch::Tensor used = value;  // what the fine-tuned model multiplies by
       if (auto it = projections.find(name); it != projections.end()) {
-        const TernaryWeight ternary = ternary_weight(name.substr(0, name.size() - 7), *it->second);  // less ".weight"
+        const TernaryWeight ternary = ternary_weight(it->second.first, *it->second.second);
         used = ternary.dequantized;
         BitNetOptions layer = bitnet;  // this projection's levels
         layer.max_level = ternary.max_level;
