@@ -244,12 +244,11 @@ int64_t narrow_exact_projections(Transformer& model) {
 }
 
 int projection_element_bytes(const StateDict& tensors, const ModelConfig& config) {
-  const std::vector<std::string> names = projection_names(config);
-  const std::set<std::string> projections(names.begin(), names.end());
+  std::set<std::string> weights;
+  for (const std::string& name : projection_names(config)) weights.insert(name + ".weight");
   bool any = false;
   for (const auto& [name, t] : tensors) {
-    const std::string module = name.size() > 7 ? name.substr(0, name.size() - 7) : "";  // less ".weight"
-    if (t.dim() != 2 || projections.count(module) == 0 || name.compare(module.size(), 7, ".weight") != 0) continue;
+    if (weights.count(name) == 0) continue;
     if (exact_narrow_type(t.to(torch::kFloat32)) == torch::kFloat32) return 4;
     any = true;
   }
